@@ -1,0 +1,2 @@
+//! ESP (RFC 4303) data plane.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! IKEv2 (RFC 7296).
+#![forbid(unsafe_code)]

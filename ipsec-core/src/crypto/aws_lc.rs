@@ -1,0 +1,1 @@
+//! aws-lc-rs provider (placeholder until implemented).
