@@ -21,6 +21,8 @@ pub mod spi;
 pub mod transform;
 pub mod ts;
 
+#[cfg(feature = "aws-lc")]
+pub use crypto::aws_lc::AwsLc;
 pub use crypto::rustcrypto::RustCrypto;
 pub use crypto::{CryptoError, CryptoProvider};
 pub use sa::{EspSaParams, EspTransform, Lifetime, Mode};
