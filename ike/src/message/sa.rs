@@ -2,9 +2,20 @@
 //! transform attributes.
 //!
 //! These are the wire-level values. Negotiation (choosing among them) lives in
-//! [`crate::proposal`]; encoding and decoding in this module's codec.
+//! `crate::proposal`; encoding and decoding are at the end of this file.
+//!
+//! Decoding checks every length, the Number of Transforms, and the Last Substruc values
+//! (0 or 2 for proposals, 0 or 3 for transforms, §3.3.1/§3.3.2); RESERVED octets are
+//! ignored. Transform attributes (§3.3.5): the only attribute defined, Key Length (type
+//! 14), must use the TV format. A proposal containing a transform with any other
+//! attribute, a TLV-format or repeated Key Length, cannot be represented by [`Transform`]
+//! and is *dropped* from the decoded [`SaPayload`] — RFC 7296 §3.3.6 requires such a
+//! proposal to be rejected, which for the negotiation means the same as its absence.
 
-use ipsec_core::transform::TransformType;
+use ipsec_core::transform::{ATTR_KEY_LENGTH, TransformType};
+
+use super::codec::{Reader, begin_len16, count_u8, finish_len16, put_u8, put_u16};
+use super::error::{DecodeError, DecodeErrorKind, EncodeError};
 
 /// Protocol ID of a proposal (RFC 7296 §3.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,12 +44,20 @@ pub struct Transform {
 impl Transform {
     /// A transform without attributes.
     pub fn new(ty: TransformType, id: u16) -> Self {
-        Self { ty, id, key_length: None }
+        Self {
+            ty,
+            id,
+            key_length: None,
+        }
     }
 
     /// A transform with a Key Length attribute.
     pub fn with_key_length(ty: TransformType, id: u16, bits: u16) -> Self {
-        Self { ty, id, key_length: Some(bits) }
+        Self {
+            ty,
+            id,
+            key_length: Some(bits),
+        }
     }
 }
 
@@ -61,4 +80,180 @@ pub struct Proposal {
 pub struct SaPayload {
     /// Proposals.
     pub proposals: Vec<Proposal>,
+}
+
+/// Last Substruc value of a proposal followed by another one (§3.3.1).
+const MORE_PROPOSALS: u8 = 2;
+/// Last Substruc value of a transform followed by another one (§3.3.2).
+const MORE_TRANSFORMS: u8 = 3;
+/// Attribute Format bit: TV when set (§3.3.5).
+const AF_TV: u16 = 0x8000;
+
+impl SaPayload {
+    /// An SA payload with the given proposals.
+    pub fn new(proposals: Vec<Proposal>) -> Self {
+        Self { proposals }
+    }
+
+    pub(crate) fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut proposals = Vec::new();
+        while !r.is_empty() {
+            let p_off = r.offset();
+            let last = r.u8()?;
+            let _reserved = r.u8()?;
+            let len = usize::from(r.u16()?);
+            if len < 8 {
+                return Err(r.err_at(
+                    p_off + 2,
+                    DecodeErrorKind::BadLength {
+                        what: "proposal length",
+                        length: len,
+                        min: 8,
+                    },
+                ));
+            }
+            let mut p = r.sub(len - 4)?;
+            let expected_last = if r.is_empty() { 0 } else { MORE_PROPOSALS };
+            if last != expected_last {
+                return Err(r.err_at(
+                    p_off,
+                    DecodeErrorKind::InvalidValue {
+                        what: "proposal Last Substruc",
+                        value: u64::from(last),
+                    },
+                ));
+            }
+            let num = p.u8()?;
+            let protocol = ProtocolId(p.u8()?);
+            let spi_size = usize::from(p.u8()?);
+            let n_off = p.offset();
+            let num_transforms = usize::from(p.u8()?);
+            let spi = p.bytes(spi_size)?.to_vec();
+            let mut transforms = Vec::new();
+            let mut understood = true;
+            while !p.is_empty() {
+                let (t, ok) = decode_transform(&mut p)?;
+                understood &= ok;
+                transforms.push(t);
+            }
+            if transforms.len() != num_transforms {
+                return Err(p.err_at(
+                    n_off,
+                    DecodeErrorKind::CountMismatch {
+                        what: "Number of Transforms",
+                        declared: num_transforms,
+                        actual: transforms.len(),
+                    },
+                ));
+            }
+            if understood {
+                proposals.push(Proposal {
+                    num,
+                    protocol,
+                    spi,
+                    transforms,
+                });
+            }
+        }
+        Ok(Self { proposals })
+    }
+
+    pub(crate) fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if self.proposals.is_empty() {
+            return Err(EncodeError::InvalidValue {
+                what: "SA payload without proposals",
+            });
+        }
+        let n = self.proposals.len();
+        for (i, p) in self.proposals.iter().enumerate() {
+            let start = out.len();
+            put_u8(out, if i + 1 == n { 0 } else { MORE_PROPOSALS });
+            put_u8(out, 0);
+            let at = begin_len16(out);
+            put_u8(out, p.num);
+            put_u8(out, p.protocol.0);
+            put_u8(out, count_u8(p.spi.len(), "proposal SPI octets")?);
+            put_u8(out, count_u8(p.transforms.len(), "transforms")?);
+            out.extend_from_slice(&p.spi);
+            let m = p.transforms.len();
+            for (j, t) in p.transforms.iter().enumerate() {
+                let tstart = out.len();
+                put_u8(out, if j + 1 == m { 0 } else { MORE_TRANSFORMS });
+                put_u8(out, 0);
+                let tat = begin_len16(out);
+                put_u8(out, t.ty.0);
+                put_u8(out, 0);
+                put_u16(out, t.id);
+                if let Some(bits) = t.key_length {
+                    put_u16(out, AF_TV | ATTR_KEY_LENGTH);
+                    put_u16(out, bits);
+                }
+                finish_len16(out, tstart, tat, "transform")?;
+            }
+            finish_len16(out, start, at, "proposal")?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes one transform; the flag is false if it has attributes we cannot represent.
+fn decode_transform(p: &mut Reader<'_>) -> Result<(Transform, bool), DecodeError> {
+    let t_off = p.offset();
+    let last = p.u8()?;
+    let _reserved = p.u8()?;
+    let len = usize::from(p.u16()?);
+    if len < 8 {
+        return Err(p.err_at(
+            t_off + 2,
+            DecodeErrorKind::BadLength {
+                what: "transform length",
+                length: len,
+                min: 8,
+            },
+        ));
+    }
+    let mut t = p.sub(len - 4)?;
+    let expected_last = if p.is_empty() { 0 } else { MORE_TRANSFORMS };
+    if last != expected_last {
+        return Err(p.err_at(
+            t_off,
+            DecodeErrorKind::InvalidValue {
+                what: "transform Last Substruc",
+                value: u64::from(last),
+            },
+        ));
+    }
+    let ty = TransformType(t.u8()?);
+    let _reserved = t.u8()?;
+    let id = t.u16()?;
+    let mut key_length = None;
+    let mut understood = true;
+    while !t.is_empty() {
+        let af_type = t.u16()?;
+        if af_type & AF_TV != 0 {
+            let value = t.u16()?;
+            if af_type & !AF_TV == ATTR_KEY_LENGTH && key_length.is_none() {
+                key_length = Some(value);
+            } else {
+                understood = false;
+            }
+        } else {
+            let alen = usize::from(t.u16()?);
+            let _value = t.bytes(alen)?;
+            understood = false;
+        }
+    }
+    Ok((Transform { ty, id, key_length }, understood))
+}
+
+impl Proposal {
+    /// A proposal with the given number, protocol, SPI and transforms.
+    pub fn new(num: u8, protocol: ProtocolId, spi: Vec<u8>, transforms: Vec<Transform>) -> Self {
+        Self {
+            num,
+            protocol,
+            spi,
+            transforms,
+        }
+    }
 }
