@@ -248,10 +248,10 @@ pub fn narrow(
     let mut out: Vec<TrafficSelector> = Vec::new();
     for p in proposed {
         for c in configured {
-            if let Some(i) = p.intersect(c) {
-                if !out.contains(&i) {
-                    out.push(i);
-                }
+            if let Some(i) = p.intersect(c)
+                && !out.contains(&i)
+            {
+                out.push(i);
             }
         }
     }

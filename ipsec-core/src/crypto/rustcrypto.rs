@@ -128,7 +128,7 @@ impl CbcKey for RustCryptoCbc {
         iv: &[u8; AES_BLOCK_LEN],
         in_out: &mut [u8],
     ) -> Result<(), CryptoError> {
-        if in_out.len() % AES_BLOCK_LEN != 0 {
+        if !in_out.len().is_multiple_of(AES_BLOCK_LEN) {
             return Err(CryptoError::InvalidLength);
         }
         let mut chain = *iv;
@@ -145,7 +145,7 @@ impl CbcKey for RustCryptoCbc {
         iv: &[u8; AES_BLOCK_LEN],
         in_out: &mut [u8],
     ) -> Result<(), CryptoError> {
-        if in_out.len() % AES_BLOCK_LEN != 0 {
+        if !in_out.len().is_multiple_of(AES_BLOCK_LEN) {
             return Err(CryptoError::InvalidLength);
         }
         let mut chain = *iv;
@@ -313,6 +313,10 @@ impl CryptoProvider for RustCrypto {
 
     fn key_exchange(&self, group: KeId) -> Result<Box<dyn KeyExchange>, CryptoError> {
         kex::start(group, &mut |buf| self.fill_random(buf))
+    }
+
+    fn supported_groups(&self) -> &'static [KeId] {
+        kex::SUPPORTED_GROUPS
     }
 
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
