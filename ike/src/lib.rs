@@ -2,4 +2,7 @@
 //! state machine.
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod keys;
 pub mod message;
+pub mod proposal;
