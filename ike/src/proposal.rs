@@ -33,7 +33,6 @@
 use core::fmt;
 
 use ipsec_core::crypto::AeadAlgorithm;
-use ipsec_core::crypto::kex::SUPPORTED_GROUPS;
 use ipsec_core::transform::{EncrId, EsnId, IntegId, KeId, PrfId, TransformType};
 
 use crate::message::sa::{Proposal, ProtocolId, SaPayload, Transform};
@@ -1261,12 +1260,6 @@ pub fn check_response(
             Err(InvalidResponse::Missing(ty))
         }
     }
-}
-
-/// The KE methods that can appear in a proposal configuration and that the default
-/// provider implements.
-pub fn implemented_groups() -> &'static [KeId] {
-    SUPPORTED_GROUPS
 }
 
 #[cfg(test)]
