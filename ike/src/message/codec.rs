@@ -167,9 +167,10 @@ impl<'a> Reader<'a> {
         n: usize,
         ctx: Option<PayloadType>,
     ) -> Result<Reader<'a>, DecodeError> {
-        let mut r = self.sub(n)?;
-        r.ctx = ctx;
-        Ok(r)
+        let saved = core::mem::replace(&mut self.ctx, ctx);
+        let r = self.sub(n);
+        self.ctx = saved;
+        r
     }
 
     /// Fails with [`DecodeErrorKind::TrailingData`] unless every octet was consumed.

@@ -130,6 +130,7 @@ struct InProgress {
 pub struct FragmentReassembler {
     limits: ReassemblyLimits,
     state: Option<InProgress>,
+    completed: Option<u32>,
 }
 
 impl FragmentReassembler {
@@ -138,6 +139,7 @@ impl FragmentReassembler {
         Self {
             limits,
             state: None,
+            completed: None,
         }
     }
 
@@ -154,6 +156,9 @@ impl FragmentReassembler {
     /// Adds an authenticated fragment; returns the whole message once every fragment has
     /// arrived. Storage is bounded by the limits.
     pub fn push(&mut self, frag: Fragment) -> Result<Option<OpenedMessage>, ReassemblyError> {
+        if self.completed == Some(frag.header.message_id) {
+            return Ok(None);
+        }
         if frag.total > self.limits.max_fragments {
             return Err(ReassemblyError::TooManyFragments {
                 total: frag.total,
@@ -209,6 +214,7 @@ impl FragmentReassembler {
         let Some(s) = self.state.take() else {
             return Ok(None);
         };
+        self.completed = Some(s.message_id);
         let mut content = Vec::with_capacity(s.bytes);
         for p in s.parts.into_iter().flatten() {
             content.extend_from_slice(&p);

@@ -394,7 +394,7 @@ impl NotifyPayload {
 
     /// The data as a list of 16-bit values (SIGNATURE_HASH_ALGORITHMS), if even-sized.
     pub fn data_u16_list(&self) -> Option<Vec<u16>> {
-        if self.data.len() % 2 != 0 {
+        if !self.data.len().is_multiple_of(2) {
             return None;
         }
         Some(

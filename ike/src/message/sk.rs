@@ -366,7 +366,7 @@ impl<P: CryptoProvider> SkCipher<P> {
                 let signed = msg.get(..msg.len() - icv_len).unwrap_or(&[]);
                 mac.verify(&[signed], icv)
                     .map_err(|_| SkError::AuthenticationFailed)?;
-                if buf.len() % AES_BLOCK_LEN != 0 {
+                if !buf.len().is_multiple_of(AES_BLOCK_LEN) {
                     return Err(SkError::Malformed(
                         "ciphertext not a multiple of the block size",
                     ));
