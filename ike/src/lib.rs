@@ -3,6 +3,19 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod config;
+pub mod cookie;
+mod endpoint;
+pub mod event;
+mod exchange;
+mod ike_sa;
 pub mod keys;
 pub mod message;
+pub mod nat;
 pub mod proposal;
+
+pub use config::{ChildConfig, EndpointConfig, Identity, PeerConfig, RetransmitConfig};
+pub use endpoint::{
+    ChildSaSummary, CommandError, Datagram, DropReason, Endpoint, EndpointStats, Transmit,
+};
+pub use event::{ChildSaId, ChildSaInfo, CloseReason, Event, IkeSaHandle};

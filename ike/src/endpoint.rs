@@ -1,0 +1,826 @@
+//! The sans-IO IKEv2 endpoint: every IKE SA of this host, initiator and responder at once.
+//!
+//! The endpoint never touches a socket or a clock. Feed it with
+//! [`Endpoint::handle`] (a received UDP payload), [`Endpoint::handle_timeout`] (when the
+//! deadline from [`Endpoint::poll_timeout`] passes) and the commands ([`Endpoint::connect`],
+//! [`Endpoint::close`], [`Endpoint::delete_child_sa`], [`Endpoint::probe`],
+//! [`Endpoint::handle_esp_event`]). After each of those, drain [`Endpoint::poll_event`]
+//! first (install inbound ESP SAs before anything is sent that the peer could answer with
+//! ESP), then [`Endpoint::poll_transmit`], then read [`Endpoint::poll_timeout`] again.
+//!
+//! Malformed, unauthenticated or out-of-window datagrams are never errors: they are dropped,
+//! counted in [`EndpointStats`] and traced at debug level, and the SA they concern is left as
+//! it was (RFC 7296 §2.21: a responder answers an unprotected message only where the RFC
+//! says so).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipsec_core::natt::{IKE_PORT, NON_ESP_MARKER};
+use ipsec_core::{CryptoProvider, IkeSpi, Spi};
+use tracing::debug;
+
+use crate::config::{EndpointConfig, PeerConfig};
+use crate::cookie::CookieJar;
+use crate::event::{ChildSaId, CloseReason, Event, IkeSaHandle};
+use crate::ike_sa::{IkeSa, IkeState, Outstanding, Request};
+use crate::message::header::{ExchangeType, IkeHeader};
+use crate::message::{Payload, SkError};
+
+/// A received UDP datagram carrying IKE.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Our address and port it arrived on.
+    pub local: SocketAddr,
+    /// The sender's address and port.
+    pub remote: SocketAddr,
+    /// The UDP payload exactly as received: on port 500 the IKE message, on any other port
+    /// (4500) the non-ESP marker followed by the IKE message (RFC 3948 §2.2).
+    pub payload: &'a [u8],
+}
+
+/// A datagram to send; its payload was written into the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Send from this address and port.
+    pub local: SocketAddr,
+    /// Send to this address and port.
+    pub remote: SocketAddr,
+}
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Not a well-formed IKE message.
+    Malformed,
+    /// Received on port 4500 without the non-ESP marker.
+    MissingNonEspMarker,
+    /// No IKE SA with this SPI.
+    UnknownSpi,
+    /// The integrity check of the SK payload failed.
+    IntegrityFailed,
+    /// A request outside the window, or a response to nothing outstanding (§2.3).
+    OutOfWindow,
+    /// A message that does not fit the SA's state.
+    Unexpected,
+    /// Too many half-open SAs.
+    HalfOpenLimit,
+    /// An IKE_SA_INIT request without a valid COOKIE under load (answered with a COOKIE).
+    CookieRequired,
+    /// A major version above 2 (§2.5).
+    UnsupportedVersion,
+}
+
+/// Counters of an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams handed to [`Endpoint::handle`].
+    pub received: u64,
+    /// Datagrams produced by [`Endpoint::poll_transmit`].
+    pub transmitted: u64,
+    /// Our requests sent again after a timeout.
+    pub retransmits: u64,
+    /// Cached responses sent again for a retransmitted request.
+    pub responses_resent: u64,
+    /// COOKIE notifies sent.
+    pub cookies_sent: u64,
+    /// Drops by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+}
+
+impl EndpointStats {
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+/// What was negotiated for one Child SA (see [`Endpoint::child_sa`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSaSummary {
+    /// Child configuration name.
+    pub name: String,
+    /// Our SPI.
+    pub inbound_spi: Spi,
+    /// The peer's SPI.
+    pub outbound_spi: Spi,
+    /// Narrowed local selectors.
+    pub ts_local: Vec<ipsec_core::TrafficSelector>,
+    /// Narrowed remote selectors.
+    pub ts_remote: Vec<ipsec_core::TrafficSelector>,
+    /// Tunnel or transport.
+    pub mode: ipsec_core::Mode,
+    /// ESP suite, strongSwan notation.
+    pub suite: String,
+}
+
+/// Caller mistakes on commands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No IKE SA with this handle.
+    #[error("no such IKE SA")]
+    UnknownSa,
+    /// No Child SA with this id.
+    #[error("no such Child SA")]
+    UnknownChildSa,
+    /// The IKE SA is not established yet (or is being deleted).
+    #[error("IKE SA not established")]
+    NotEstablished,
+    /// The peer configuration cannot be used.
+    #[error("invalid peer configuration: {0}")]
+    InvalidConfig(String),
+    /// The crypto provider failed.
+    #[error("crypto provider failure: {0}")]
+    Crypto(String),
+}
+
+/// Every IKE SA of this host. `P` is the crypto provider.
+pub struct Endpoint<P: CryptoProvider> {
+    pub(crate) config: Arc<EndpointConfig>,
+    pub(crate) provider: Arc<P>,
+    pub(crate) sas: BTreeMap<IkeSaHandle, IkeSa<P>>,
+    /// Our IKE SPI → SA (our SPIs are unique across the endpoint).
+    pub(crate) by_spi: HashMap<IkeSpi, IkeSaHandle>,
+    /// Responder half-open SAs by (SPIi, peer address), to recognise retransmitted
+    /// IKE_SA_INIT requests.
+    pub(crate) half_open: HashMap<(IkeSpi, SocketAddr), IkeSaHandle>,
+    pub(crate) cookies: CookieJar,
+    next_handle: u64,
+    next_child: u64,
+    transmits: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    events: VecDeque<Event>,
+    pub(crate) stats: EndpointStats,
+}
+
+impl<P: CryptoProvider> Endpoint<P> {
+    /// An endpoint with no SAs.
+    pub fn new(config: Arc<EndpointConfig>, provider: Arc<P>) -> Self {
+        let cookies = CookieJar::new(&*provider, config.cookie_rotation);
+        Self {
+            config,
+            provider,
+            sas: BTreeMap::new(),
+            by_spi: HashMap::new(),
+            half_open: HashMap::new(),
+            cookies,
+            next_handle: 1,
+            next_child: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<EndpointConfig> {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// Handles of all IKE SAs, including ones still being negotiated.
+    pub fn ike_sas(&self) -> impl Iterator<Item = IkeSaHandle> + '_ {
+        self.sas.keys().copied()
+    }
+
+    /// Is this IKE SA established?
+    pub fn is_established(&self, sa: IkeSaHandle) -> bool {
+        self.sas.get(&sa).is_some_and(|s| s.is_established())
+    }
+
+    /// Child SAs of an IKE SA: (id, our inbound SPI, the peer's SPI).
+    pub fn child_sas(&self, sa: IkeSaHandle) -> Vec<(ChildSaId, Spi, Spi)> {
+        self.sas
+            .get(&sa)
+            .map(|s| {
+                s.children
+                    .iter()
+                    .map(|c| (c.id, c.inbound_spi, c.outbound_spi))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What was negotiated for a Child SA.
+    pub fn child_sa(&self, id: ChildSaId) -> Option<ChildSaSummary> {
+        let c = self.sas.values().find_map(|s| s.child(id))?;
+        Some(ChildSaSummary {
+            name: c.config.name.clone(),
+            inbound_spi: c.inbound_spi,
+            outbound_spi: c.outbound_spi,
+            ts_local: c.ts_local.clone(),
+            ts_remote: c.ts_remote.clone(),
+            mode: c.mode,
+            suite: c.suite.to_string(),
+        })
+    }
+
+    /// The peer address of an IKE SA.
+    pub fn remote_addr(&self, sa: IkeSaHandle) -> Option<SocketAddr> {
+        self.sas.get(&sa).map(|s| s.remote)
+    }
+
+    // ------------------------------------------------------------------ commands
+
+    /// Initiates an IKE SA to `remote` from `local` with the first Child SA of `peer`
+    /// (RFC 7296 §1.2). Progress is reported through events; the handle is valid at once.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        peer: Arc<PeerConfig>,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<IkeSaHandle, CommandError> {
+        self.check_peer_config(&peer)?;
+        let handle = self.new_handle();
+        let mut sa = IkeSa::new(handle, true, now, local, remote);
+        sa.announced = true;
+        sa.peer = Some(peer);
+        sa.spi_i = self
+            .fresh_ike_spi()
+            .map_err(|e| CommandError::Crypto(e.to_string()))?;
+        self.by_spi.insert(sa.spi_i, handle);
+        self.start_init(now, &mut sa, None).map_err(|e| {
+            self.by_spi.remove(&sa.spi_i);
+            e
+        })?;
+        self.sas.insert(handle, sa);
+        Ok(handle)
+    }
+
+    /// Deletes the IKE SA and all its Child SAs with an INFORMATIONAL Delete (§1.4.1).
+    pub fn close(&mut self, now: Instant, sa: IkeSaHandle) -> Result<(), CommandError> {
+        let s = self.sas.get(&sa).ok_or(CommandError::UnknownSa)?;
+        if !s.is_established() {
+            // Nothing authenticated to tell the peer; forget it.
+            self.destroy(sa, CloseReason::LocallyClosed);
+            return Ok(());
+        }
+        self.with_sa(sa, |ep, s| {
+            s.state = IkeState::Deleting;
+            s.queued.clear();
+            ep.queue_request(now, s, Request::DeleteIke);
+        });
+        Ok(())
+    }
+
+    /// Deletes one Child SA (§1.4.1). The [`Event::ChildSaDeleted`] comes when the peer
+    /// confirms, or when the IKE SA goes away.
+    pub fn delete_child_sa(&mut self, now: Instant, child: ChildSaId) -> Result<(), CommandError> {
+        let sa = self.owner_of(child).ok_or(CommandError::UnknownChildSa)?;
+        if self
+            .sas
+            .get(&sa)
+            .is_none_or(|s| s.state != IkeState::Established)
+        {
+            return Err(CommandError::NotEstablished);
+        }
+        self.with_sa(sa, |ep, s| {
+            ep.queue_request(now, s, Request::DeleteChildren(vec![child]))
+        });
+        Ok(())
+    }
+
+    /// Sends a liveness check (empty INFORMATIONAL, §1.4); an unanswered one closes the SA
+    /// with [`CloseReason::DeadPeer`].
+    pub fn probe(&mut self, now: Instant, sa: IkeSaHandle) -> Result<(), CommandError> {
+        if self.sas.get(&sa).ok_or(CommandError::UnknownSa)?.state != IkeState::Established {
+            return Err(CommandError::NotEstablished);
+        }
+        self.with_sa(sa, |ep, s| ep.queue_request(now, s, Request::Dpd));
+        Ok(())
+    }
+
+    /// A lifetime event from the ESP engine about the SA with inbound or outbound `spi`:
+    /// a hard limit deletes the Child SA (§1.4.1). Soft limits are accepted and ignored
+    /// until rekeying exists.
+    pub fn handle_esp_event(
+        &mut self,
+        now: Instant,
+        spi: Spi,
+        hard: bool,
+    ) -> Result<(), CommandError> {
+        let found = self.sas.iter().find_map(|(h, s)| {
+            s.children
+                .iter()
+                .find(|c| c.inbound_spi == spi || c.outbound_spi == spi)
+                .map(|c| (*h, c.id))
+        });
+        let (_, child) = found.ok_or(CommandError::UnknownChildSa)?;
+        if hard {
+            self.delete_child_sa(now, child)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ------------------------------------------------------------------ input
+
+    /// Processes one received datagram.
+    pub fn handle(&mut self, now: Instant, dgram: Datagram<'_>) {
+        self.stats.received += 1;
+        let bytes = if dgram.local.port() == IKE_PORT {
+            dgram.payload
+        } else {
+            match dgram.payload.strip_prefix(&NON_ESP_MARKER[..]) {
+                Some(rest) => rest,
+                None => {
+                    return self.drop_datagram(
+                        DropReason::MissingNonEspMarker,
+                        "no non-ESP marker on NAT-T port",
+                    );
+                }
+            }
+        };
+        let header = match IkeHeader::decode(bytes) {
+            Ok(h) => h,
+            Err(e) => {
+                let reason = if bytes.get(17).is_some_and(|v| v >> 4 > 2) {
+                    DropReason::UnsupportedVersion
+                } else {
+                    DropReason::Malformed
+                };
+                return self.drop_datagram(reason, &e.to_string());
+            }
+        };
+        if header.exchange_type == ExchangeType::IKE_SA_INIT
+            && !header.flags.response()
+            && header.flags.initiator()
+            && header.spi_r.is_zero()
+        {
+            return self.handle_init_request(now, dgram.local, dgram.remote, &header, bytes);
+        }
+        // The I flag tells whose SPI is ours (§3.1).
+        let our_spi = if header.flags.initiator() {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        let Some(&handle) = self.by_spi.get(&our_spi) else {
+            return self.drop_datagram(DropReason::UnknownSpi, "no IKE SA for SPI");
+        };
+        let mut sa = self.sas.remove(&handle).expect("index and table agree");
+        if sa.initiator == header.flags.initiator() {
+            self.sas.insert(handle, sa);
+            return self.drop_datagram(DropReason::Unexpected, "I flag names us as the sender");
+        }
+        if header.flags.response() {
+            self.handle_response(now, &mut sa, dgram, &header, bytes);
+        } else {
+            self.handle_request(now, &mut sa, dgram, &header, bytes);
+        }
+        self.put_back(sa);
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa<P>,
+        dgram: Datagram<'_>,
+        header: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        let Some(out) = sa.outstanding.as_ref() else {
+            return self
+                .drop_datagram(DropReason::OutOfWindow, "response with nothing outstanding");
+        };
+        if out.msg_id != header.message_id {
+            return self.drop_datagram(DropReason::OutOfWindow, "response to another message ID");
+        }
+        let expected = match out.request {
+            Request::Init => ExchangeType::IKE_SA_INIT,
+            Request::Auth(_) => ExchangeType::IKE_AUTH,
+            Request::Dpd | Request::DeleteIke | Request::DeleteChildren(_) => {
+                ExchangeType::INFORMATIONAL
+            }
+        };
+        if header.exchange_type != expected {
+            return self.drop_datagram(DropReason::Unexpected, "response of another exchange type");
+        }
+        if expected == ExchangeType::IKE_SA_INIT {
+            return self.handle_init_response(now, sa, dgram, header, bytes);
+        }
+        let Some(opened) = self.open(sa, bytes) else {
+            return;
+        };
+        let request = sa.outstanding.take().expect("checked above").request;
+        sa.next_msg_id = sa.next_msg_id.wrapping_add(1);
+        sa.last_heard = now;
+        self.note_address(sa, dgram);
+        match request {
+            Request::Auth(pending) => {
+                self.handle_auth_response(now, sa, *pending, &opened.payloads)
+            }
+            req => self.handle_informational_response(now, sa, req, &opened.payloads),
+        }
+        self.send_queued(now, sa);
+    }
+
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa<P>,
+        dgram: Datagram<'_>,
+        header: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        if header.message_id == sa.peer_msg_id.wrapping_sub(1) && sa.last_response.is_some() {
+            // A retransmission of the request we answered last (§2.1): resend the answer,
+            // without processing it again. Only an identical request counts.
+            if sa.last_request == bytes {
+                let resp = sa.last_response.clone().expect("checked");
+                self.stats.responses_resent += 1;
+                self.push_transmit(sa.local, sa.remote, resp);
+            } else {
+                self.drop_datagram(
+                    DropReason::OutOfWindow,
+                    "old message ID with different content",
+                );
+            }
+            return;
+        }
+        if header.message_id != sa.peer_msg_id {
+            return self.drop_datagram(DropReason::OutOfWindow, "request outside the window");
+        }
+        if header.exchange_type == ExchangeType::IKE_SA_INIT {
+            return self.drop_datagram(DropReason::Unexpected, "IKE_SA_INIT on an existing SA");
+        }
+        let opened = match self.open(sa, bytes) {
+            Some(o) => o,
+            None => return,
+        };
+        sa.last_heard = now;
+        sa.last_request = bytes.to_vec();
+        self.note_address(sa, dgram);
+        match header.exchange_type {
+            ExchangeType::IKE_AUTH if sa.state == IkeState::InitAnswered && !sa.initiator => {
+                self.handle_auth_request(now, sa, header, &opened.payloads)
+            }
+            ExchangeType::INFORMATIONAL if sa.is_established() => {
+                self.handle_informational_request(now, sa, header, &opened.payloads)
+            }
+            ExchangeType::CREATE_CHILD_SA if sa.is_established() => {
+                // Not supported yet: refuse without failing the IKE SA (§2.21.4).
+                let n = crate::message::NotifyPayload::new(
+                    crate::message::NotifyType::NO_ADDITIONAL_SAS,
+                    vec![],
+                );
+                self.respond(sa, header, vec![Payload::Notify(n)]);
+            }
+            _ => self.drop_datagram(DropReason::Unexpected, "request does not fit the SA state"),
+        }
+    }
+
+    /// Decrypts and authenticates; drops (and returns `None`) on failure.
+    fn open(&mut self, sa: &IkeSa<P>, bytes: &[u8]) -> Option<crate::message::OpenedMessage> {
+        let Some(prot) = sa.protection.as_ref() else {
+            self.drop_datagram(
+                DropReason::Unexpected,
+                "encrypted message before keys exist",
+            );
+            return None;
+        };
+        match prot.inbound.open(bytes) {
+            Ok(o) => Some(o),
+            Err(SkError::AuthenticationFailed) => {
+                self.drop_datagram(
+                    DropReason::IntegrityFailed,
+                    "SK payload failed its integrity check",
+                );
+                None
+            }
+            Err(e) => {
+                self.drop_datagram(DropReason::Malformed, &e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Follows the peer to a new address or port after an authenticated message
+    /// (RFC 7296 §2.23: only when a NAT is involved).
+    fn note_address(&mut self, sa: &mut IkeSa<P>, dgram: Datagram<'_>) {
+        if dgram.local != sa.local {
+            sa.local = dgram.local;
+        }
+        if dgram.remote != sa.remote
+            && (sa.nat.any() || sa.fake_nat || sa.remote.ip() == dgram.remote.ip())
+        {
+            sa.remote = dgram.remote;
+            if sa.is_established() {
+                self.events.push_back(Event::PeerAddressChanged {
+                    sa: sa.handle,
+                    remote: dgram.remote,
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    /// The next instant at which [`Endpoint::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.cookies.next_rotation();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        for sa in self.sas.values() {
+            consider(sa.outstanding.as_ref().map(|o| o.retransmit_at));
+            consider(sa.half_open_deadline);
+            consider(sa.next_keepalive);
+            consider(self.dpd_due(sa));
+            for c in &sa.children {
+                consider(c.expire_at);
+            }
+        }
+        next
+    }
+
+    fn dpd_due(&self, sa: &IkeSa<P>) -> Option<Instant> {
+        let delay = sa.peer.as_ref()?.dpd_delay?;
+        (sa.state == IkeState::Established && sa.outstanding.is_none() && sa.queued.is_empty())
+            .then(|| sa.last_heard + delay)
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.cookies.handle_timeout(&*self.provider, now);
+        let handles: Vec<IkeSaHandle> = self.sas.keys().copied().collect();
+        for h in handles {
+            let Some(mut sa) = self.sas.remove(&h) else {
+                continue;
+            };
+            if sa.half_open_deadline.is_some_and(|t| t <= now) && !sa.is_established() {
+                debug!(sa = h.0, "half-open IKE SA timed out");
+                self.retire(&sa, CloseReason::HalfOpenTimeout);
+                continue;
+            }
+            if let Some(out) = sa.outstanding.as_mut() {
+                if out.retransmit_at <= now {
+                    if out.sends > self.config.retransmit.max_retransmits {
+                        let reason = if matches!(out.request, Request::Dpd) {
+                            CloseReason::DeadPeer
+                        } else {
+                            CloseReason::RetransmitTimeout
+                        };
+                        debug!(sa = h.0, ?reason, "peer did not answer");
+                        self.retire(&sa, reason);
+                        continue;
+                    }
+                    out.retransmit_at = now + self.config.retransmit.timeout(out.sends);
+                    out.sends += 1;
+                    let d = out.datagram.clone();
+                    self.stats.retransmits += 1;
+                    self.push_transmit(sa.local, sa.remote, d);
+                }
+            }
+            if self.dpd_due(&sa).is_some_and(|t| t <= now) {
+                self.queue_request(now, &mut sa, Request::Dpd);
+            }
+            if sa.next_keepalive.is_some_and(|t| t <= now) {
+                self.transmits.push_back((
+                    sa.local,
+                    sa.remote,
+                    vec![ipsec_core::natt::NAT_KEEPALIVE],
+                ));
+                sa.next_keepalive = Some(now + self.config.nat_keepalive);
+            }
+            let expired: Vec<ChildSaId> = sa
+                .children
+                .iter()
+                .filter(|c| c.expire_at.is_some_and(|t| t <= now))
+                .map(|c| c.id)
+                .collect();
+            if !expired.is_empty() && sa.state == IkeState::Established {
+                for c in &mut sa.children {
+                    if expired.contains(&c.id) {
+                        c.expire_at = None;
+                    }
+                }
+                self.queue_request(now, &mut sa, Request::DeleteChildren(expired));
+            }
+            self.put_back(sa);
+        }
+    }
+
+    // ------------------------------------------------------------------ output
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Writes the next datagram into `buf` (cleared first) and says where to send it.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let (local, remote, bytes) = self.transmits.pop_front()?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        self.stats.transmitted += 1;
+        Some(Transmit { local, remote })
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    pub(crate) fn new_handle(&mut self) -> IkeSaHandle {
+        let h = IkeSaHandle(self.next_handle);
+        self.next_handle += 1;
+        h
+    }
+
+    pub(crate) fn new_child_id(&mut self) -> ChildSaId {
+        let c = ChildSaId(self.next_child);
+        self.next_child += 1;
+        c
+    }
+
+    pub(crate) fn push_event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    /// Queues an IKE message, adding the non-ESP marker on the NAT-T port.
+    pub(crate) fn push_transmit(&mut self, local: SocketAddr, remote: SocketAddr, msg: Vec<u8>) {
+        let bytes = if local.port() == IKE_PORT {
+            msg
+        } else {
+            let mut v = Vec::with_capacity(msg.len() + 4);
+            v.extend_from_slice(&NON_ESP_MARKER);
+            v.extend_from_slice(&msg);
+            v
+        };
+        self.transmits.push_back((local, remote, bytes));
+    }
+
+    pub(crate) fn drop_datagram(&mut self, reason: DropReason, why: &str) {
+        debug!(?reason, why, "dropped IKE datagram");
+        *self.stats.dropped.entry(reason).or_insert(0) += 1;
+    }
+
+    /// A random, nonzero IKE SPI not in use here.
+    pub(crate) fn fresh_ike_spi(&self) -> Result<IkeSpi, ipsec_core::CryptoError> {
+        loop {
+            let mut s = [0u8; 8];
+            self.provider.fill_random(&mut s)?;
+            let spi = IkeSpi(s);
+            if !spi.is_zero() && !self.by_spi.contains_key(&spi) {
+                return Ok(spi);
+            }
+        }
+    }
+
+    /// A random inbound ESP SPI ≥ 256, unique among our Child SAs.
+    pub(crate) fn fresh_child_spi(&self) -> Result<Spi, ipsec_core::CryptoError> {
+        loop {
+            let mut s = [0u8; 4];
+            self.provider.fill_random(&mut s)?;
+            let spi = Spi::from_bytes(s);
+            let used = self
+                .sas
+                .values()
+                .any(|sa| sa.children.iter().any(|c| c.inbound_spi == spi));
+            if spi.is_assignable() && !used {
+                return Ok(spi);
+            }
+        }
+    }
+
+    pub(crate) fn random_bytes(&self, n: usize) -> Result<Vec<u8>, ipsec_core::CryptoError> {
+        let mut v = vec![0u8; n];
+        self.provider.fill_random(&mut v)?;
+        Ok(v)
+    }
+
+    fn check_peer_config(&self, peer: &PeerConfig) -> Result<(), CommandError> {
+        if peer.psk.len() < self.config.min_psk_len {
+            return Err(CommandError::InvalidConfig(format!(
+                "connection {:?}: pre-shared key is {} octets, at least {} required",
+                peer.name,
+                peer.psk.len(),
+                self.config.min_psk_len
+            )));
+        }
+        if peer.ike_proposals.is_empty() {
+            return Err(CommandError::InvalidConfig(format!(
+                "connection {:?}: no IKE proposals",
+                peer.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn owner_of(&self, child: ChildSaId) -> Option<IkeSaHandle> {
+        self.sas
+            .iter()
+            .find(|(_, s)| s.child(child).is_some())
+            .map(|(h, _)| *h)
+    }
+
+    /// Runs `f` with the SA taken out of the table, then puts it back.
+    pub(crate) fn with_sa(&mut self, h: IkeSaHandle, f: impl FnOnce(&mut Self, &mut IkeSa<P>)) {
+        if let Some(mut sa) = self.sas.remove(&h) {
+            f(self, &mut sa);
+            self.put_back(sa);
+        }
+    }
+
+    /// Reinserts an SA unless it has been destroyed meanwhile (the SPI index is the
+    /// record of life).
+    pub(crate) fn put_back(&mut self, sa: IkeSa<P>) {
+        if self.by_spi.get(&sa.local_spi()) == Some(&sa.handle) {
+            self.sas.insert(sa.handle, sa);
+        }
+    }
+
+    /// Sends a request now if the window is free, else queues it (§2.3, window size 1).
+    pub(crate) fn queue_request(&mut self, now: Instant, sa: &mut IkeSa<P>, request: Request) {
+        sa.queued.push_back(request);
+        self.send_queued(now, sa);
+    }
+
+    pub(crate) fn send_queued(&mut self, now: Instant, sa: &mut IkeSa<P>) {
+        while sa.outstanding.is_none() {
+            let Some(req) = sa.queued.pop_front() else {
+                return;
+            };
+            let payloads = match self.informational_payloads(sa, &req) {
+                Some(p) => p,
+                None => continue,
+            };
+            let msg_id = sa.next_msg_id;
+            match sa.seal(ExchangeType::INFORMATIONAL, false, msg_id, &payloads) {
+                Ok(bytes) => self.send_request(now, sa, req, bytes),
+                Err(e) => debug!(error = %e, "cannot protect request"),
+            }
+        }
+    }
+
+    /// Records and sends a request datagram (§2.1).
+    pub(crate) fn send_request(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa<P>,
+        request: Request,
+        bytes: Vec<u8>,
+    ) {
+        sa.outstanding = Some(Outstanding {
+            msg_id: sa.next_msg_id,
+            request,
+            datagram: bytes.clone(),
+            sends: 1,
+            retransmit_at: now + self.config.retransmit.timeout(0),
+        });
+        self.push_transmit(sa.local, sa.remote, bytes);
+    }
+
+    /// Encrypts and sends a response to the peer's request, caching it for retransmissions.
+    pub(crate) fn respond(
+        &mut self,
+        sa: &mut IkeSa<P>,
+        request: &IkeHeader,
+        payloads: Vec<Payload>,
+    ) {
+        match sa.seal(request.exchange_type, true, request.message_id, &payloads) {
+            Ok(bytes) => {
+                sa.peer_msg_id = request.message_id.wrapping_add(1);
+                sa.last_response = Some(bytes.clone());
+                self.push_transmit(sa.local, sa.remote, bytes);
+            }
+            Err(e) => debug!(error = %e, "cannot protect response"),
+        }
+    }
+
+    /// Removes an SA that is in the table, see [`Endpoint::retire`].
+    pub(crate) fn destroy(&mut self, h: IkeSaHandle, reason: CloseReason) {
+        if let Some(sa) = self.sas.remove(&h) {
+            self.retire(&sa, reason);
+        }
+    }
+
+    /// Ends an SA: unindexes it (so [`Endpoint::put_back`] will not reinsert it), reports
+    /// its Child SAs deleted and the SA closed (if the caller ever saw it).
+    pub(crate) fn retire(&mut self, sa: &IkeSa<P>, reason: CloseReason) {
+        let h = sa.handle;
+        if self.by_spi.get(&sa.local_spi()) == Some(&h) {
+            self.by_spi.remove(&sa.local_spi());
+        }
+        self.half_open.retain(|_, v| *v != h);
+        for c in &sa.children {
+            self.events.push_back(Event::ChildSaDeleted {
+                ike_sa: h,
+                id: c.id,
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+            });
+        }
+        if sa.announced {
+            self.events.push_back(Event::IkeSaClosed { sa: h, reason });
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Child SA negotiation shared by IKE_AUTH and CREATE_CHILD_SA (RFC 7296 §2.7, §2.9, §2.17):
+//! ESP proposal choice, traffic selector narrowing, mode, SPIs and the ESP parameters handed
+//! to the caller.
+
+use std::time::Instant;
+
+use ipsec_core::sa::{Direction, EspSaParams, Lifetime, LifetimeLimits, UdpEncap};
+use ipsec_core::transform::TransformType;
+use ipsec_core::ts::narrow;
+use ipsec_core::{CryptoProvider, Mode, Spi, TrafficSelector};
+
+use crate::config::{ChildConfig, PeerConfig};
+use crate::endpoint::Endpoint;
+use crate::event::{ChildSaInfo, Event};
+use crate::ike_sa::{ChildSa, IkeSa};
+use crate::keys::ChildSaKeys;
+use crate::message::{NotifyType, SaPayload};
+use crate::proposal::{Chosen, ProposalConfig};
+
+/// Our ESP proposals without KE transforms: the Child SA of IKE_AUTH never has its own key
+/// exchange (RFC 7296 §1.2), whatever the configuration says for rekeys.
+pub(crate) fn without_ke(proposals: &[ProposalConfig]) -> Vec<ProposalConfig> {
+    proposals
+        .iter()
+        .filter_map(|p| {
+            ProposalConfig::new(p.protocol(), p.encr(), p.integ(), p.prf(), &[], p.esn()).ok()
+        })
+        .collect()
+}
+
+/// The peer's SA payload without KE transforms (for IKE_AUTH, where they are ignored).
+pub(crate) fn strip_ke(sa: &SaPayload) -> SaPayload {
+    let mut sa = sa.clone();
+    for p in &mut sa.proposals {
+        p.transforms.retain(|t| t.ty != TransformType::KE);
+    }
+    sa
+}
+
+/// A responder's decision for a proposed Child SA.
+pub(crate) struct ChildChoice {
+    pub config: ChildConfig,
+    pub chosen: Chosen,
+    /// Narrowed TSi (the initiator's side) and TSr.
+    pub ts_i: Vec<TrafficSelector>,
+    pub ts_r: Vec<TrafficSelector>,
+    pub mode: Mode,
+}
+
+/// Responder: picks the child configuration whose selectors intersect the proposed ones,
+/// then an ESP proposal (§2.9: narrowing to the intersection of both sides' selectors).
+/// The error is the notify to answer with and a reason for logs.
+pub(crate) fn choose_child(
+    peer: &PeerConfig,
+    proposal: &SaPayload,
+    tsi: &[TrafficSelector],
+    tsr: &[TrafficSelector],
+    transport_requested: bool,
+) -> Result<ChildChoice, (NotifyType, String)> {
+    for child in &peer.children {
+        // TSi are the initiator's addresses: our remote side. TSr: our local side.
+        let ts_i = narrow(tsi, &child.remote_ts);
+        let ts_r = narrow(tsr, &child.local_ts);
+        if ts_i.is_empty() || ts_r.is_empty() {
+            continue;
+        }
+        let ours = without_ke(&child.esp_proposals);
+        let chosen = match crate::proposal::select(&ours, &strip_ke(proposal), None) {
+            Ok(c) => c,
+            Err(e) => {
+                return Err((
+                    NotifyType::NO_PROPOSAL_CHOSEN,
+                    format!("child {:?}: {e}", child.name),
+                ));
+            }
+        };
+        let mode = match (child.mode, transport_requested) {
+            (Mode::Transport, true) => Mode::Transport,
+            (Mode::Tunnel, _) => Mode::Tunnel,
+            (Mode::Transport, false) => {
+                return Err((
+                    NotifyType::NO_PROPOSAL_CHOSEN,
+                    format!(
+                        "child {:?} requires transport mode, the peer asked for tunnel mode",
+                        child.name
+                    ),
+                ));
+            }
+        };
+        return Ok(ChildChoice {
+            config: child.clone(),
+            chosen,
+            ts_i,
+            ts_r,
+            mode,
+        });
+    }
+    let fmt = |v: &[TrafficSelector]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err((
+        NotifyType::TS_UNACCEPTABLE,
+        format!(
+            "no child configuration matches TSi [{}] TSr [{}]",
+            fmt(tsi),
+            fmt(tsr)
+        ),
+    ))
+}
+
+/// Is every selector the responder returned within what we proposed (§2.9)?
+pub(crate) fn within(returned: &[TrafficSelector], proposed: &[TrafficSelector]) -> bool {
+    !returned.is_empty()
+        && returned
+            .iter()
+            .all(|r| proposed.iter().any(|p| p.contains(r)))
+}
+
+impl<P: CryptoProvider> Endpoint<P> {
+    /// Records a negotiated Child SA and reports it with both directions' ESP parameters.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn install_child(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa<P>,
+        config: ChildConfig,
+        chosen: &Chosen,
+        keys: &ChildSaKeys,
+        we_initiated: bool,
+        inbound_spi: Spi,
+        outbound_spi: Spi,
+        ts_local: Vec<TrafficSelector>,
+        ts_remote: Vec<TrafficSelector>,
+        mode: Mode,
+    ) {
+        let id = self.new_child_id();
+        let encap = (sa.nat.any() || sa.fake_nat).then(|| UdpEncap {
+            local_port: sa.local.port(),
+            remote_port: sa.remote.port(),
+        });
+        let lifetime = Lifetime {
+            soft: LifetimeLimits::default(),
+            hard: LifetimeLimits {
+                time: config.life_time,
+                ..Default::default()
+            },
+        };
+        let params = |direction, spi, transform: &ipsec_core::EspTransform| EspSaParams {
+            spi,
+            direction,
+            mode,
+            transform: transform.clone(),
+            esn: chosen.suite.esn,
+            replay_window: config.replay_window,
+            lifetime,
+            encap,
+            local_addr: sa.local.ip(),
+            remote_addr: sa.remote.ip(),
+            ts_local: ts_local.clone(),
+            ts_remote: ts_remote.clone(),
+        };
+        let inbound = params(Direction::Inbound, inbound_spi, keys.inbound(we_initiated));
+        let outbound = params(
+            Direction::Outbound,
+            outbound_spi,
+            keys.outbound(we_initiated),
+        );
+        let info = ChildSaInfo {
+            id,
+            ike_sa: sa.handle,
+            name: config.name.clone(),
+            inbound,
+            outbound,
+            ts_local: ts_local.clone(),
+            ts_remote: ts_remote.clone(),
+            mode,
+            suite: chosen.suite.to_string(),
+            replaces: None,
+        };
+        tracing::info!(
+            sa = sa.handle.0, child = id.0, name = %config.name, spi_in = %inbound_spi, spi_out = %outbound_spi,
+            suite = %chosen.suite, "Child SA established"
+        );
+        sa.children.push(ChildSa {
+            id,
+            expire_at: config.life_time.map(|d| now + d),
+            config,
+            inbound_spi,
+            outbound_spi,
+            ts_local,
+            ts_remote,
+            mode,
+            suite: chosen.suite,
+        });
+        self.push_event(Event::ChildSaEstablished(Box::new(info)));
+    }
+}

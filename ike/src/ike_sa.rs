@@ -1,0 +1,253 @@
+//! The state of one IKE SA and its Child SAs (RFC 7296 §2, §2.17), and the per-SA message
+//! bookkeeping: message IDs and the request window (§2.3), the retransmission of our
+//! outstanding request (§2.1) and the cached response to the peer's last request (§2.1).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipsec_core::crypto::KeyExchange;
+use ipsec_core::{CryptoProvider, IkeSpi, Mode, Spi, TrafficSelector};
+
+use crate::config::{ChildConfig, Identity, PeerConfig};
+use crate::event::{ChildSaId, IkeSaHandle};
+use crate::keys::IkeSaKeys;
+use crate::message::header::{ExchangeType, Flags, IkeHeader};
+use crate::message::{Payload, SkCipher, SkError, SkTransform};
+use crate::nat::NatStatus;
+use crate::proposal::NegotiatedSuite;
+
+/// Where an IKE SA is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IkeState {
+    /// Initiator: IKE_SA_INIT request sent.
+    InitSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH (half-open).
+    InitAnswered,
+    /// Initiator: IKE_AUTH request sent.
+    AuthSent,
+    /// Authenticated.
+    Established,
+    /// Our Delete of the IKE SA is outstanding.
+    Deleting,
+}
+
+/// What our outstanding request is for.
+#[derive(Debug, Clone)]
+pub(crate) enum Request {
+    /// IKE_SA_INIT.
+    Init,
+    /// IKE_AUTH with the first Child SA.
+    Auth(Box<PendingChild>),
+    /// Empty INFORMATIONAL: liveness check (§1.4).
+    Dpd,
+    /// INFORMATIONAL Delete of the IKE SA (§1.4.1).
+    DeleteIke,
+    /// INFORMATIONAL Delete of Child SAs (§1.4.1).
+    DeleteChildren(Vec<ChildSaId>),
+}
+
+/// A Child SA we proposed and await the answer for.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingChild {
+    pub config: ChildConfig,
+    pub inbound_spi: Spi,
+}
+
+/// Our request in flight (window size 1, §2.3).
+pub(crate) struct Outstanding {
+    pub msg_id: u32,
+    pub request: Request,
+    /// The datagram(s) as sent, for retransmission.
+    pub datagram: Vec<u8>,
+    /// Transmissions so far (1 after the first send).
+    pub sends: u32,
+    pub retransmit_at: Instant,
+}
+
+/// A Child SA.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildSa {
+    pub id: ChildSaId,
+    pub config: ChildConfig,
+    pub inbound_spi: Spi,
+    pub outbound_spi: Spi,
+    pub ts_local: Vec<TrafficSelector>,
+    pub ts_remote: Vec<TrafficSelector>,
+    pub mode: Mode,
+    pub suite: NegotiatedSuite,
+    /// Hard lifetime (from the child's `life_time`).
+    pub expire_at: Option<Instant>,
+}
+
+/// SK protection for both directions once keys exist.
+pub(crate) struct Protection<P: CryptoProvider> {
+    pub outbound: SkCipher<P>,
+    pub inbound: SkCipher<P>,
+}
+
+/// One IKE SA.
+pub(crate) struct IkeSa<P: CryptoProvider> {
+    pub handle: IkeSaHandle,
+    /// We are the original initiator (I flag).
+    pub initiator: bool,
+    pub state: IkeState,
+    /// Did we ever report this SA to the caller (IkeSaEstablished, or `connect`)?
+    pub announced: bool,
+    pub peer: Option<Arc<PeerConfig>>,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub remote_id: Option<Identity>,
+    pub suite: Option<NegotiatedSuite>,
+    pub keys: Option<IkeSaKeys>,
+    pub protection: Option<Protection<P>>,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// Initiator: our ephemeral key exchange until the IKE_SA_INIT response.
+    pub ke: Option<Box<dyn KeyExchange>>,
+    /// The IKE_SA_INIT request and response as sent/received (signed by AUTH, §2.15).
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    /// Initiator: COOKIE to echo, and how many cookie / INVALID_KE rounds happened.
+    pub cookie: Option<Vec<u8>>,
+    pub init_retries: u32,
+    pub nat: NatStatus,
+    /// Initiator with `force_encap`: we faked our NAT_DETECTION_SOURCE_IP hash.
+    pub fake_nat: bool,
+    /// Next message ID for our requests.
+    pub next_msg_id: u32,
+    pub outstanding: Option<Outstanding>,
+    /// Queued requests waiting for the window.
+    pub queued: std::collections::VecDeque<Request>,
+    /// Message ID the peer's next request must carry.
+    pub peer_msg_id: u32,
+    /// The peer's last request and our response to it, for retransmissions (§2.1).
+    pub last_request: Vec<u8>,
+    pub last_response: Option<Vec<u8>>,
+    pub children: Vec<ChildSa>,
+    /// Last time an authenticated message arrived from the peer (DPD, §1.4).
+    pub last_heard: Instant,
+    pub half_open_deadline: Option<Instant>,
+    pub next_keepalive: Option<Instant>,
+}
+
+impl<P: CryptoProvider> IkeSa<P> {
+    pub fn new(
+        handle: IkeSaHandle,
+        initiator: bool,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Self {
+        Self {
+            handle,
+            initiator,
+            state: if initiator {
+                IkeState::InitSent
+            } else {
+                IkeState::InitAnswered
+            },
+            announced: false,
+            peer: None,
+            spi_i: IkeSpi::ZERO,
+            spi_r: IkeSpi::ZERO,
+            local,
+            remote,
+            remote_id: None,
+            suite: None,
+            keys: None,
+            protection: None,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            ke: None,
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            cookie: None,
+            init_retries: 0,
+            nat: NatStatus::default(),
+            fake_nat: false,
+            next_msg_id: 0,
+            outstanding: None,
+            queued: Default::default(),
+            peer_msg_id: 0,
+            last_request: Vec::new(),
+            last_response: None,
+            children: Vec::new(),
+            last_heard: now,
+            half_open_deadline: None,
+            next_keepalive: None,
+        }
+    }
+
+    /// Our SPI: the one the peer's messages are looked up by.
+    pub fn local_spi(&self) -> IkeSpi {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+
+    /// A header for a message we send.
+    pub fn header(&self, exchange: ExchangeType, response: bool, msg_id: u32) -> IkeHeader {
+        IkeHeader::new(
+            self.spi_i,
+            self.spi_r,
+            exchange,
+            Flags::new(self.initiator, response),
+            msg_id,
+        )
+    }
+
+    /// Installs SK protection from the derived keys (§2.14: SK_ei/SK_ai protect the
+    /// initiator's messages).
+    pub fn protect_with(&mut self, provider: &P, keys: IkeSaKeys) -> Result<(), SkError> {
+        let suite = keys.suite;
+        let t = suite.encr.transform();
+        let transform = SkTransform::from_negotiated(
+            ipsec_core::transform::EncrId(t.id),
+            t.key_length,
+            suite.integ,
+        )
+        .ok_or(SkError::Malformed(
+            "negotiated suite cannot protect SK payloads",
+        ))?;
+        let (e_out, a_out, e_in, a_in) = if self.initiator {
+            (&keys.sk_ei, &keys.sk_ai, &keys.sk_er, &keys.sk_ar)
+        } else {
+            (&keys.sk_er, &keys.sk_ar, &keys.sk_ei, &keys.sk_ai)
+        };
+        let outbound = SkCipher::new(provider, transform, e_out, a_out)?;
+        let inbound = SkCipher::new(provider, transform, e_in, a_in)?;
+        self.protection = Some(Protection { outbound, inbound });
+        self.suite = Some(suite);
+        self.keys = Some(keys);
+        Ok(())
+    }
+
+    /// Encrypts `payloads` into a complete message.
+    pub fn seal(
+        &mut self,
+        exchange: ExchangeType,
+        response: bool,
+        msg_id: u32,
+        payloads: &[Payload],
+    ) -> Result<Vec<u8>, SkError> {
+        let header = self.header(exchange, response, msg_id);
+        let p = self
+            .protection
+            .as_mut()
+            .ok_or(SkError::NoEncryptedPayload)?;
+        p.outbound.seal_to_vec(&header, payloads)
+    }
+
+    pub fn child(&self, id: ChildSaId) -> Option<&ChildSa> {
+        self.children.iter().find(|c| c.id == id)
+    }
+
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, IkeState::Established | IkeState::Deleting)
+    }
+}
