@@ -442,6 +442,23 @@ impl<P: CryptoProvider> SkCipher<P> {
         self.encrypt_into(out, start, plain)
     }
 
+    /// Seals `inner` as one SK datagram, or — when `fragment_above` is `Some(max)` and the
+    /// SK message would exceed `max` octets — as SKF fragments of at most `max` octets
+    /// (RFC 7383 §2.5). Pass `Some` only if the peer sent IKEV2_FRAGMENTATION_SUPPORTED in
+    /// IKE_SA_INIT.
+    pub fn seal_datagrams(
+        &mut self,
+        header: &IkeHeader,
+        inner: &[Payload],
+        fragment_above: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>, SkError> {
+        let whole = self.seal_to_vec(header, inner)?;
+        match fragment_above {
+            Some(max) if whole.len() > max => self.seal_fragments(header, inner, max),
+            _ => Ok(vec![whole]),
+        }
+    }
+
     /// Verifies and decrypts a whole message whose last payload is SK. The message (with
     /// the non-ESP marker removed) is authenticated before any inner octet is parsed.
     pub fn open(&self, msg: &[u8]) -> Result<OpenedMessage, SkError> {

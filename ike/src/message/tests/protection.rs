@@ -395,3 +395,30 @@ fn reassembly_rules_and_limits() {
         Err(SkError::MtuTooSmall(60))
     );
 }
+
+#[test]
+fn seal_datagrams_fragments_only_when_needed() {
+    let h = hdr(ExchangeType::IKE_AUTH, true, false, 1);
+    let t = SkTransform::AesCbc {
+        key_bits: 128,
+        integ: IntegId::HMAC_SHA2_256_128,
+    };
+    let mut tx = cipher(t, 2);
+    let rx = cipher(t, 2);
+    let one = tx
+        .seal_datagrams(&h, &informational_inner(), Some(1280))
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(rx.open(&one[0]).unwrap().payloads, informational_inner());
+    let big = tx.seal_datagrams(&h, &big_inner(), None).unwrap();
+    assert_eq!(big.len(), 1);
+    assert!(big[0].len() > 1280);
+    let frags = tx.seal_datagrams(&h, &big_inner(), Some(1280)).unwrap();
+    assert!(frags.len() > 1 && frags.iter().all(|f| f.len() <= 1280));
+    let mut r = FragmentReassembler::default();
+    let mut out = None;
+    for f in &frags {
+        out = r.push(rx.open_fragment(f).unwrap()).unwrap();
+    }
+    assert_eq!(out.unwrap().payloads, big_inner());
+}
