@@ -5,5 +5,10 @@
 //! file descriptor or a clock lives here.
 
 pub mod config;
+pub mod esp_glue;
+pub mod ike_glue;
 pub mod keylog;
+pub mod net;
+pub mod peer;
 pub mod spd;
+pub mod tun;

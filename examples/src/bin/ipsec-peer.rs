@@ -1,1 +1,97 @@
-fn main() {}
+//! `ipsec-peer`: an IPsec peer on a TUN device.
+//!
+//! ```text
+//! ipsec-peer --config peer.toml [--keylog keys.txt] [--stats-interval 10s] [--check]
+//! RUST_LOG=debug ipsec-peer --config peer.toml
+//! ```
+//!
+//! Inner packets routed into the TUN device are protected with ESP in UDP (RFC 3948) and
+//! sent to the peer; ESP received on UDP 4500 is decrypted and written to the TUN device.
+//! SAs come from `[[manual_sa]]` entries (static keys) and, once the IKE endpoint is wired in
+//! (see `examples::ike_glue`), from IKEv2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use examples::config::{Config, parse_duration};
+use examples::ike_glue::NoIke;
+use examples::keylog::KeyLog;
+use examples::peer::{self, Options, Peer};
+use tracing_subscriber::EnvFilter;
+
+/// An IPsec (IKEv2 + ESP) peer on a TUN device.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The configuration file (TOML, swanctl vocabulary).
+    #[arg(short, long)]
+    config: PathBuf,
+    /// Write every SA's keys to FILE in Wireshark's esp_sa / ikev2_decryption_table format
+    /// (one tshark `-o` option per line). Debugging only.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
+    /// Period of the per-SA statistics lines ("0" disables them).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    stats_interval: Duration,
+    /// Only check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        println!(
+            "{}: ok ({} connections, {} secrets, {} manual SAs)",
+            cli.config.display(),
+            config.connections.len(),
+            config.secrets.len(),
+            config.manual_sa.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match run(cli, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let keylog = match &cli.keylog {
+        Some(p) => KeyLog::create(p).with_context(|| format!("opening key log {}", p.display()))?,
+        None => KeyLog::disabled(),
+    };
+    let opts = Options {
+        stats_interval: (!cli.stats_interval.is_zero()).then_some(cli.stats_interval),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let io = peer::open_io(&config)?;
+        // The control plane: replace `NoIke` with the ike::Endpoint adapter once it exists.
+        let mut p = Peer::new(NoIke::default(), keylog);
+        p.install_manual(&io, Instant::now(), &config)?;
+        p.run(io, &config, &opts).await
+    })
+}

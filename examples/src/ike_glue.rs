@@ -1,0 +1,153 @@
+//! The seam where the IKEv2 control plane (`ike::Endpoint`) plugs into the run loop.
+//!
+//! The run loop in [`crate::peer`] is generic over [`ControlPlane`], whose methods mirror
+//! the sans-IO endpoint API described in ARCHITECTURE.md (`handle`, `poll_transmit`,
+//! `poll_event`, `poll_timeout`, `handle_timeout`, `handle_esp_event`, `connect`, `close`).
+//! Until `ike::Endpoint` exists, [`NoIke`] stands in: it logs and drops IKE datagrams and
+//! never produces events.
+//!
+//! Wiring the real endpoint in is one new type, `struct Ike { ep: ike::Endpoint, … }`, with an
+//! `impl ControlPlane for Ike` that forwards each method and maps `ike::Event` to
+//! [`IkeEvent`] (copying `EspSaParams` out of `ChildSaEstablished`), plus one line in
+//! `bin/ipsec-peer.rs` choosing it instead of [`NoIke`].
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ipsec_core::{EspSaParams, Spi};
+
+use crate::config::Config;
+use crate::esp_glue::EspEvent;
+use crate::keylog::IkeSaKeys;
+use crate::spd::PacketSelector;
+
+/// A received IKE datagram (non-ESP marker already removed on port 4500).
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Our address and port it arrived on.
+    pub local: SocketAddr,
+    /// The sender.
+    pub remote: SocketAddr,
+    /// The IKE message.
+    pub payload: &'a [u8],
+}
+
+/// A datagram to send: the bytes are in the buffer given to
+/// [`ControlPlane::poll_transmit`] (with the non-ESP marker when `local` is port 4500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Our address and port to send from.
+    pub local: SocketAddr,
+    /// The destination.
+    pub remote: SocketAddr,
+}
+
+/// What the control plane tells the run loop.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum IkeEvent {
+    /// An IKE SA is up; `keys` feeds the key log.
+    IkeSaEstablished {
+        /// Connection name.
+        name: String,
+        /// Keys for the key log (only when the key log is on).
+        keys: Option<IkeSaKeys>,
+    },
+    /// A Child SA is up: install both directions (inbound first) and route by its selectors.
+    ChildSaEstablished {
+        /// Child name.
+        name: String,
+        /// Our inbound SA.
+        inbound: EspSaParams,
+        /// Our outbound SA.
+        outbound: EspSaParams,
+    },
+    /// A Child SA is gone: remove both directions.
+    ChildSaDeleted {
+        /// Our inbound SPI.
+        inbound_spi: Spi,
+        /// The outbound SPI.
+        outbound_spi: Spi,
+    },
+    /// An IKE SA is gone (its Child SAs have been reported deleted before).
+    IkeSaClosed {
+        /// Connection name.
+        name: String,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// The control plane as the run loop drives it. After every call that takes `now` the run
+/// loop drains [`ControlPlane::poll_event`] (installing keys) before
+/// [`ControlPlane::poll_transmit`], then re-reads [`ControlPlane::poll_timeout`].
+pub trait ControlPlane {
+    /// Loads the connections; initiates those with `start_action = "start"`.
+    fn start(&mut self, now: Instant, config: &Config);
+    /// An IKE datagram arrived.
+    fn handle(&mut self, now: Instant, dgram: Datagram<'_>);
+    /// The next datagram to send, written into `buf` (cleared first).
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit>;
+    /// The next event.
+    fn poll_event(&mut self) -> Option<IkeEvent>;
+    /// The next deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// A deadline passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// A lifetime event from the ESP engine (soft → rekey, hard → delete).
+    fn handle_esp_event(&mut self, now: Instant, ev: &EspEvent);
+    /// A packet from the TUN device matched no Child SA (`start_action = "trap"`).
+    fn acquire(&mut self, now: Instant, packet: &PacketSelector);
+    /// Shutting down: send Deletes for every IKE SA.
+    fn close_all(&mut self, now: Instant);
+}
+
+/// The placeholder control plane: no IKE yet. Received IKE messages are logged and dropped.
+#[derive(Debug, Default)]
+pub struct NoIke {
+    /// IKE datagrams received and dropped.
+    pub dropped: u64,
+}
+
+impl ControlPlane for NoIke {
+    fn start(&mut self, _now: Instant, config: &Config) {
+        for name in config.connections.keys() {
+            tracing::warn!(
+                connection = %name,
+                "IKE is not available in this build; connection loaded but not started"
+            );
+        }
+    }
+
+    fn handle(&mut self, _now: Instant, d: Datagram<'_>) {
+        self.dropped += 1;
+        tracing::info!(
+            local = %d.local,
+            remote = %d.remote,
+            len = d.payload.len(),
+            "IKE message dropped (no IKE endpoint yet)"
+        );
+    }
+
+    fn poll_transmit(&mut self, _now: Instant, _buf: &mut Vec<u8>) -> Option<Transmit> {
+        None
+    }
+
+    fn poll_event(&mut self) -> Option<IkeEvent> {
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn handle_esp_event(&mut self, _now: Instant, ev: &EspEvent) {
+        tracing::info!(event = ?ev, "ESP lifetime event (no IKE to rekey)");
+    }
+
+    fn acquire(&mut self, _now: Instant, _packet: &PacketSelector) {}
+
+    fn close_all(&mut self, _now: Instant) {}
+}

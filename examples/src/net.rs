@@ -1,0 +1,158 @@
+//! UDP sockets for IKE (port 500) and NAT-T / ESP-in-UDP (port 4500, RFC 3948).
+//!
+//! One socket per configured local address and port. IPv6 sockets are `IPV6_V6ONLY` so that
+//! IPv4 sockets on the same port can coexist; `SO_REUSEADDR` lets a wildcard and a specific
+//! bind share a port. Socket buffers are raised to 4 MiB (the kernel caps them at
+//! `net.core.{r,w}mem_max`).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use ipsec_core::natt::NATT_PORT;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Config, unspecified_like};
+
+/// One bound UDP socket.
+#[derive(Debug)]
+pub struct UdpSock {
+    /// The socket.
+    pub sock: tokio::net::UdpSocket,
+    /// What it is bound to.
+    pub local: SocketAddr,
+    /// True if datagrams carry RFC 3948 framing (ESP, or IKE behind the non-ESP marker);
+    /// false for plain IKE on port 500.
+    pub natt: bool,
+}
+
+/// Socket buffer size requested for every socket.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds one non-blocking UDP socket registered with the current tokio runtime.
+pub fn bind(local: SocketAddr, natt: bool) -> io::Result<UdpSock> {
+    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if local.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    // Best effort: a smaller buffer only costs throughput.
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&local.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
+    let sock = tokio::net::UdpSocket::from_std(s.into())?;
+    Ok(UdpSock { sock, local, natt })
+}
+
+/// The sockets `config` needs: for each connection, every local address (or the wildcard
+/// of each remote address family) on `local_port` and on 4500; for each manual SA, its
+/// local address and port. A port used for NAT-T framing anywhere is framed everywhere.
+pub fn plan(config: &Config) -> Vec<(SocketAddr, bool)> {
+    let mut out: Vec<(SocketAddr, bool)> = Vec::new();
+    let mut add = |a: SocketAddr, natt: bool| match out.iter_mut().find(|(b, _)| *b == a) {
+        Some(e) => e.1 |= natt,
+        None => out.push((a, natt)),
+    };
+    for c in config.connections.values() {
+        let locals: Vec<IpAddr> = if c.local_addrs.is_empty() {
+            let mut v: Vec<IpAddr> = c
+                .remote_addrs
+                .iter()
+                .map(|r| unspecified_like(*r))
+                .collect();
+            v.dedup();
+            v
+        } else {
+            c.local_addrs.clone()
+        };
+        for a in locals {
+            add(SocketAddr::new(a, c.local_port), c.local_port == NATT_PORT);
+            add(SocketAddr::new(a, NATT_PORT), true);
+        }
+    }
+    for m in &config.manual_sa {
+        add(SocketAddr::new(m.local_addr, m.local_port), true);
+    }
+    out
+}
+
+/// The socket to send from for `local`: an exact bind, else a wildcard bind of the same
+/// family and port.
+pub fn select(socks: &[UdpSock], local: SocketAddr) -> Option<usize> {
+    socks.iter().position(|s| s.local == local).or_else(|| {
+        socks.iter().position(|s| {
+            s.local.port() == local.port()
+                && s.local.ip().is_unspecified()
+                && s.local.is_ipv4() == local.is_ipv4()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn plan_and_select() {
+        let src = r#"
+[connections.a]
+local_addrs = "fd00::1"
+remote_addrs = "fd00::2"
+[connections.a.local]
+auth = "psk"
+[connections.a.remote]
+auth = "psk"
+[connections.b]
+remote_addrs = "10.0.0.2, 10.0.0.3"
+local_port = 4500
+[connections.b.local]
+auth = "psk"
+[connections.b.remote]
+auth = "psk"
+[[manual_sa]]
+direction = "in"
+spi = 4096
+esp = "aes128gcm16"
+key = "0001020304050607080910111213141516171819"
+local_addr = "fd00::1"
+remote_addr = "fd00::2"
+local_port = 4600
+local_ts = "fd01::1"
+remote_ts = "fd02::1"
+"#;
+        let c = Config::parse_with(Path::new("t.toml"), src, Path::new("."), &|_| None).unwrap();
+        let p: Vec<String> = plan(&c).iter().map(|(a, n)| format!("{a}/{n}")).collect();
+        assert_eq!(
+            p,
+            [
+                "[fd00::1]:500/false",
+                "[fd00::1]:4500/true",
+                "0.0.0.0:4500/true",
+                "[fd00::1]:4600/true"
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn bind_and_select() {
+        let a = bind("[::1]:0".parse().unwrap(), true).unwrap();
+        let port = a.sock.local_addr().unwrap().port();
+        let wild = bind(SocketAddr::new("::".parse().unwrap(), port), true).unwrap();
+        let v4 = bind(SocketAddr::new("0.0.0.0".parse().unwrap(), port), false).unwrap();
+        let socks = [
+            UdpSock {
+                local: SocketAddr::new("::1".parse().unwrap(), port),
+                ..a
+            },
+            wild,
+            v4,
+        ];
+        let l = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(select(&socks, l(&format!("[::1]:{port}"))), Some(0));
+        assert_eq!(select(&socks, l(&format!("[fd00::9]:{port}"))), Some(1));
+        assert_eq!(select(&socks, l(&format!("10.0.0.1:{port}"))), Some(2));
+        assert_eq!(select(&socks, l("[::1]:1")), None);
+    }
+}

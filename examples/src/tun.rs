@@ -1,0 +1,171 @@
+//! The TUN device and the routes that steer the remote traffic selectors into it.
+//!
+//! The device, its MTU and addresses are set up by `tun-rs` (ioctls and netlink). Routes are
+//! added with `ip route replace <prefix> dev <tun> [src <tun address>]` (iproute2), one per
+//! CIDR block covering each remote selector's address range; protocol and port
+//! restrictions are not routing concepts and are enforced by the outbound policy table
+//! instead. Routes die with the device when the process exits, so there is nothing to undo.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use ipsec_core::TrafficSelector;
+use tun_rs::{AsyncDevice, DeviceBuilder};
+
+use crate::config::{IpPrefix, TunConfig};
+
+/// Creates the TUN device with its MTU and addresses, up.
+pub fn open(cfg: &TunConfig) -> anyhow::Result<AsyncDevice> {
+    let mut b = DeviceBuilder::new()
+        .name(cfg.name.clone())
+        .mtu(cfg.mtu)
+        .enable(true);
+    // The builder takes one IPv4 address; further ones are added after creation.
+    let mut first_v4 = true;
+    let mut extra_v4 = Vec::new();
+    for a in &cfg.addresses {
+        match a.addr {
+            IpAddr::V6(v6) => b = b.ipv6(v6, a.len),
+            IpAddr::V4(v4) if first_v4 => {
+                b = b.ipv4(v4, a.len, None);
+                first_v4 = false;
+            }
+            IpAddr::V4(v4) => extra_v4.push((v4, a.len)),
+        }
+    }
+    let dev = b
+        .build_async()
+        .with_context(|| format!("creating TUN device {}", cfg.name))?;
+    for (v4, len) in extra_v4 {
+        dev.add_address_v4(v4, len)
+            .with_context(|| format!("adding {v4}/{len} to {}", cfg.name))?;
+    }
+    Ok(dev)
+}
+
+/// The CIDR blocks that exactly cover a selector's address range.
+pub fn covering_prefixes(ts: &TrafficSelector) -> Vec<IpPrefix> {
+    let v4 = ts.is_ipv4();
+    let width: u32 = if v4 { 32 } else { 128 };
+    let to = |a: IpAddr| match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    };
+    let from = |x: u128| -> IpAddr {
+        if v4 {
+            IpAddr::V4(Ipv4Addr::from(x as u32))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(x))
+        }
+    };
+    let (mut lo, hi) = (to(ts.start()), to(ts.end()));
+    let mut out = Vec::new();
+    loop {
+        // Largest block aligned at `lo` that stays within `hi`.
+        let mut bits = if lo == 0 {
+            width
+        } else {
+            lo.trailing_zeros().min(width)
+        };
+        while bits > 0 {
+            let span = if bits == 128 {
+                u128::MAX
+            } else {
+                (1u128 << bits) - 1
+            };
+            if lo.checked_add(span).is_some_and(|e| e <= hi) {
+                break;
+            }
+            bits -= 1;
+        }
+        out.push(IpPrefix {
+            addr: from(lo),
+            len: (width - bits) as u8,
+        });
+        let span = if bits == 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
+        match lo.checked_add(span).and_then(|e| e.checked_add(1)) {
+            Some(next) if next <= hi => lo = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Routes every selector's address range into `ifname` (`ip route replace`), with the
+/// device's first address of the same family as the preferred source. Returns the
+/// prefixes routed.
+pub fn add_routes(
+    ifname: &str,
+    selectors: &[TrafficSelector],
+    tun_addrs: &[IpPrefix],
+) -> anyhow::Result<Vec<IpPrefix>> {
+    let mut done = Vec::new();
+    for ts in selectors {
+        for p in covering_prefixes(ts) {
+            if done.contains(&p) {
+                continue;
+            }
+            let fam = if p.addr.is_ipv4() { "-4" } else { "-6" };
+            let mut cmd = Command::new("ip");
+            cmd.args([fam, "route", "replace", &p.to_string(), "dev", ifname]);
+            if let Some(src) = tun_addrs
+                .iter()
+                .find(|a| a.addr.is_ipv4() == p.addr.is_ipv4())
+            {
+                cmd.args(["src", &src.addr.to_string()]);
+            }
+            let out = cmd
+                .output()
+                .context("running `ip route` (is iproute2 installed?)")?;
+            if !out.status.success() {
+                bail!(
+                    "`ip {fam} route replace {p} dev {ifname}` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            tracing::info!(route = %p, dev = ifname, "route added");
+            done.push(p);
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cover(s: &str) -> Vec<String> {
+        covering_prefixes(&s.parse().unwrap())
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(cover("fd02::1/128"), ["fd02::1/128"]);
+        assert_eq!(cover("fd02::/64"), ["fd02::/64"]);
+        assert_eq!(cover("::/0"), ["::/0"]);
+        assert_eq!(cover("0.0.0.0/0"), ["0.0.0.0/0"]);
+        assert_eq!(
+            cover("10.0.0.1-10.0.0.6"),
+            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+        );
+        assert_eq!(
+            cover("255.255.255.254-255.255.255.255"),
+            ["255.255.255.254/31"]
+        );
+        assert_eq!(
+            cover(
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe..ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+            ),
+            ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"]
+        );
+        assert_eq!(cover("10.0.0.0/8[tcp/80]"), ["10.0.0.0/8"]);
+    }
+}
