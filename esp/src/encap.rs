@@ -194,7 +194,8 @@ impl<P: CryptoProvider> EspEngine<P> {
     ///
     /// Tunnel mode: `buf[payload]` is the inner IPv4 or IPv6 packet. Transport mode: it is
     /// a whole, unfragmented IP packet. Needs `payload.start ≥ headroom(sa)` and
-    /// `tailroom(sa, len)` octets after `payload.end`.
+    /// `tailroom(sa, len)` octets after `payload.end`. The caller's SPD chose `sa`; outbound
+    /// selectors are not re-checked here.
     pub fn encapsulate(
         &mut self,
         now: Instant,

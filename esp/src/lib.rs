@@ -7,8 +7,9 @@
 //! call that changes state.
 //!
 //! * Transforms: AES-GCM-16 with 128/256-bit keys (RFC 4106), ChaCha20-Poly1305
-//!   (RFC 7634), AES-CBC with HMAC-SHA2 (RFC 3602, RFC 4868); see [`cipher`](crate) notes in
-//!   the `cipher` module for the IV choices.
+//!   (RFC 7634), AES-CBC with HMAC-SHA2 (RFC 3602, RFC 4868). AEAD IVs are the 64-bit
+//!   sequence number (RFC 4106 §3.1); CBC IVs are AES_K(seq ‖ 0^64), unpredictable without
+//!   the key (NIST SP 800-38A App. C), so no randomness is drawn per packet.
 //! * Tunnel mode for inner IPv4 and IPv6, transport mode for IPv4 and IPv6 (with extension
 //!   headers), UDP encapsulation (RFC 3948), extended sequence numbers (RFC 4303 §2.2.1).
 //! * Anti-replay (RFC 4303 §3.4.3), inbound traffic selector check (RFC 4301 §5.2), soft and
