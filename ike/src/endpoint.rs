@@ -27,7 +27,7 @@ use crate::cookie::CookieJar;
 use crate::event::{ChildSaId, CloseReason, Event, IkeSaHandle};
 use crate::ike_sa::{IkeSa, IkeState, Outstanding, Request};
 use crate::message::header::{ExchangeType, IkeHeader};
-use crate::message::{Payload, SkError};
+use crate::message::{DecodeErrorKind, Payload, SkError};
 
 /// A received UDP datagram carrying IKE.
 #[derive(Debug, Clone, Copy)]
@@ -342,12 +342,11 @@ impl<P: CryptoProvider> Endpoint<P> {
         let header = match IkeHeader::decode(bytes) {
             Ok(h) => h,
             Err(e) => {
-                let reason = if bytes.get(17).is_some_and(|v| v >> 4 > 2) {
-                    DropReason::UnsupportedVersion
-                } else {
-                    DropReason::Malformed
-                };
-                return self.drop_datagram(reason, &e.to_string());
+                if let DecodeErrorKind::HigherMajorVersion { .. } = e.kind {
+                    self.answer_higher_version(dgram, bytes);
+                    return self.drop_datagram(DropReason::UnsupportedVersion, &e.to_string());
+                }
+                return self.drop_datagram(DropReason::Malformed, &e.to_string());
             }
         };
         if header.exchange_type == ExchangeType::IKE_SA_INIT
@@ -475,6 +474,43 @@ impl<P: CryptoProvider> Endpoint<P> {
                 self.respond(sa, header, vec![Payload::Notify(n)]);
             }
             _ => self.drop_datagram(DropReason::Unexpected, "request does not fit the SA state"),
+        }
+    }
+
+    /// §2.5: a request with a higher major version is answered with an unauthenticated
+    /// INVALID_MAJOR_VERSION notify naming version 2 (the header is read from the raw
+    /// octets, which the version check has shown to be at least 28 long).
+    fn answer_higher_version(&mut self, dgram: Datagram<'_>, bytes: &[u8]) {
+        let (Some(spis), Some(&exchange), Some(&flags), Some(id)) = (
+            bytes.get(..16),
+            bytes.get(18),
+            bytes.get(19),
+            bytes.get(20..24),
+        ) else {
+            return;
+        };
+        if flags & crate::message::Flags::RESPONSE != 0 {
+            return;
+        }
+        let spi_i = IkeSpi(spis[..8].try_into().expect("8 octets"));
+        let spi_r = IkeSpi(spis[8..].try_into().expect("8 octets"));
+        let msg_id = u32::from_be_bytes(id.try_into().expect("4 octets"));
+        let initiator = flags & crate::message::Flags::INITIATOR == 0;
+        let header = IkeHeader::new(
+            spi_i,
+            spi_r,
+            ExchangeType(exchange),
+            crate::message::Flags::new(initiator, true),
+            msg_id,
+        );
+        let notify = crate::message::NotifyPayload::new(
+            crate::message::NotifyType::INVALID_MAJOR_VERSION,
+            vec![0x20],
+        );
+        if let Ok(b) = crate::message::Message::new(header, vec![Payload::Notify(notify)])
+            .and_then(|m| m.to_bytes())
+        {
+            self.push_transmit(dgram.local, dgram.remote, b);
         }
     }
 

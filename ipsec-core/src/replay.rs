@@ -83,9 +83,10 @@ impl ReplayWindow {
             } else {
                 th.wrapping_add(1)
             }
-        } else if low >= bottom {
-            // Window spans two subspaces and `low` is in the lower (older) one.
-            th.wrapping_sub(1)
+        } else if low >= bottom && th > 0 {
+            // Window spans two subspaces and `low` is in the lower (older) one. In the
+            // first subspace there is no older one: `low` is then ahead of the window.
+            th - 1
         } else {
             th
         };
@@ -204,9 +205,10 @@ mod tests {
             (1 << 32) + u64::from(u32::MAX - 3)
         );
         assert_eq!(w.infer_seq(500), (2 << 32) + 500);
-        // A fresh ESN SA starts at subspace 0.
+        // A fresh ESN SA starts at subspace 0, and never infers a subspace below it.
         let w = ReplayWindow::new(1024, true).unwrap();
         assert_eq!(w.infer_seq(1), 1);
+        assert_eq!(w.infer_seq(u32::MAX - 5), u64::from(u32::MAX - 5));
     }
 
     #[test]
