@@ -247,10 +247,10 @@ impl<P: CryptoProvider> Endpoint<P> {
             .fresh_ike_spi()
             .map_err(|e| CommandError::Crypto(e.to_string()))?;
         self.by_spi.insert(sa.spi_i, handle);
-        self.start_init(now, &mut sa, None).map_err(|e| {
+        if let Err(e) = self.start_init(now, &mut sa, None) {
             self.by_spi.remove(&sa.spi_i);
-            e
-        })?;
+            return Err(e);
+        }
         self.sas.insert(handle, sa);
         Ok(handle)
     }
@@ -599,24 +599,22 @@ impl<P: CryptoProvider> Endpoint<P> {
                 self.retire(&sa, CloseReason::HalfOpenTimeout);
                 continue;
             }
-            if let Some(out) = sa.outstanding.as_mut() {
-                if out.retransmit_at <= now {
-                    if out.sends > self.config.retransmit.max_retransmits {
-                        let reason = if matches!(out.request, Request::Dpd) {
-                            CloseReason::DeadPeer
-                        } else {
-                            CloseReason::RetransmitTimeout
-                        };
-                        debug!(sa = h.0, ?reason, "peer did not answer");
-                        self.retire(&sa, reason);
-                        continue;
-                    }
-                    out.retransmit_at = now + self.config.retransmit.timeout(out.sends);
-                    out.sends += 1;
-                    let d = out.datagram.clone();
-                    self.stats.retransmits += 1;
-                    self.push_transmit(sa.local, sa.remote, d);
+            if let Some(out) = sa.outstanding.as_mut().filter(|o| o.retransmit_at <= now) {
+                if out.sends > self.config.retransmit.max_retransmits {
+                    let reason = if matches!(out.request, Request::Dpd) {
+                        CloseReason::DeadPeer
+                    } else {
+                        CloseReason::RetransmitTimeout
+                    };
+                    debug!(sa = h.0, ?reason, "peer did not answer");
+                    self.retire(&sa, reason);
+                    continue;
                 }
+                out.retransmit_at = now + self.config.retransmit.timeout(out.sends);
+                out.sends += 1;
+                let d = out.datagram.clone();
+                self.stats.retransmits += 1;
+                self.push_transmit(sa.local, sa.remote, d);
             }
             if self.dpd_due(&sa).is_some_and(|t| t <= now) {
                 self.queue_request(now, &mut sa, Request::Dpd);

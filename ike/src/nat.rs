@@ -63,7 +63,7 @@ pub fn evaluate(
     let expect_src = nat_detection_hash(spi_i, spi_r, remote);
     let expect_dst = nat_detection_hash(spi_i, spi_r, local);
     Some(NatStatus {
-        remote_behind_nat: !source_hashes.iter().any(|h| *h == expect_src.as_slice()),
+        remote_behind_nat: !source_hashes.contains(&expect_src.as_slice()),
         local_behind_nat: destination_hash != Some(expect_dst.as_slice()),
     })
 }

@@ -294,17 +294,13 @@ impl Pair {
             }
         }
         for mut d in out {
-            if side == Side::A {
-                if let Some(n) = nat {
-                    d.src = SocketAddr::new(
-                        n.public,
-                        if d.src.port() == 500 {
-                            n.base_port
-                        } else {
-                            n.base_port + 1
-                        },
-                    );
-                }
+            if let (Side::A, Some(n)) = (side, nat) {
+                let port = if d.src.port() == 500 {
+                    n.base_port
+                } else {
+                    n.base_port + 1
+                };
+                d.src = SocketAddr::new(n.public, port);
             }
             self.link.send(now, d);
         }
@@ -472,10 +468,8 @@ impl Pair {
             dst,
             payload: buf[range].to_vec(),
         };
-        if side == Side::A {
-            if let Some(n) = nat {
-                d.src = SocketAddr::new(n.public, n.base_port + 1);
-            }
+        if let (Side::A, Some(n)) = (side, nat) {
+            d.src = SocketAddr::new(n.public, n.base_port + 1);
         }
         self.link.send(now, d);
         Ok(())
