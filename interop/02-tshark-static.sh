@@ -17,6 +17,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q "Capturing on" "$IPSR_WORK/tshark-capture.log" || fail "tshark did not start capturing"
+# "Capturing on" is printed a little before the first packet can be seen.
+sleep 1
 
 ip netns exec "$NS_A" ping -6 -c 5 -i 0.2 -W 2 -I fd01::1 fd02::1 >/dev/null || fail "ping A -> B"
 ip netns exec "$NS_B" ping -6 -c 5 -i 0.2 -W 2 -I fd02::1 fd01::1 >/dev/null || fail "ping B -> A"
@@ -31,6 +33,7 @@ while IFS= read -r line; do
 done <"$KEYLOG_A"
 [ ${#opts[@]} -eq 6 ] || fail "expected 2 ESP records in $KEYLOG_A, got $(((${#opts[@]} - 2) / 2))"
 
+tshark() { command tshark "$@" 2>/dev/null; }
 total=$(tshark -n -r "$CAP" | wc -l)
 requests=$(tshark -n -r "$CAP" "${opts[@]}" -Y 'icmpv6.type == 128' -T fields -e ipv6.src | grep -c 'fd0[12]::1' || true)
 replies=$(tshark -n -r "$CAP" "${opts[@]}" -Y 'icmpv6.type == 129' | wc -l)

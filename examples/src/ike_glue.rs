@@ -58,9 +58,9 @@ pub enum IkeEvent {
         /// Child name.
         name: String,
         /// Our inbound SA.
-        inbound: EspSaParams,
+        inbound: Box<EspSaParams>,
         /// Our outbound SA.
-        outbound: EspSaParams,
+        outbound: Box<EspSaParams>,
     },
     /// A Child SA is gone: remove both directions.
     ChildSaDeleted {

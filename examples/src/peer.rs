@@ -505,10 +505,10 @@ impl<C: ControlPlane> Peer<C> {
                 // Inbound first: the peer may use it as soon as it sees our response.
                 let label_in = format!("{name}/in");
                 let label_out = format!("{name}/out");
-                if let Err(e) = self.install_sa(io, now, inbound, &label_in) {
+                if let Err(e) = self.install_sa(io, now, *inbound, &label_in) {
                     tracing::error!(error = %format!("{e:#}"), "inbound SA not installed");
                 }
-                if let Err(e) = self.install_sa(io, now, outbound, &label_out) {
+                if let Err(e) = self.install_sa(io, now, *outbound, &label_out) {
                     tracing::error!(error = %format!("{e:#}"), "outbound SA not installed");
                 }
             }

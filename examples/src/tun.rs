@@ -111,21 +111,35 @@ pub fn add_routes(
                 continue;
             }
             let fam = if p.addr.is_ipv4() { "-4" } else { "-6" };
-            let mut cmd = Command::new("ip");
-            cmd.args([fam, "route", "replace", &p.to_string(), "dev", ifname]);
-            if let Some(src) = tun_addrs
+            let src = tun_addrs
                 .iter()
                 .find(|a| a.addr.is_ipv4() == p.addr.is_ipv4())
-            {
-                cmd.args(["src", &src.addr.to_string()]);
-            }
-            let out = cmd
-                .output()
-                .context("running `ip route` (is iproute2 installed?)")?;
-            if !out.status.success() {
+                .map(|a| a.addr.to_string());
+            // A fresh IPv6 address can still be tentative, which makes `src` invalid for a
+            // moment: retry, then fall back to letting the kernel choose the source.
+            let mut attempt = 0;
+            loop {
+                let with_src = if attempt < 20 { src.as_deref() } else { None };
+                let mut cmd = Command::new("ip");
+                cmd.args([fam, "route", "replace", &p.to_string(), "dev", ifname]);
+                if let Some(a) = with_src {
+                    cmd.args(["src", a]);
+                }
+                let out = cmd
+                    .output()
+                    .context("running `ip route` (is iproute2 installed?)")?;
+                if out.status.success() {
+                    break;
+                }
+                let err = String::from_utf8_lossy(&out.stderr);
+                if with_src.is_some() && err.contains("Invalid source address") {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
                 bail!(
                     "`ip {fam} route replace {p} dev {ifname}` failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    err.trim()
                 );
             }
             tracing::info!(route = %p, dev = ifname, "route added");
