@@ -263,6 +263,10 @@ impl<P: CryptoProvider> Endpoint<P> {
             self.destroy(sa, CloseReason::LocallyClosed);
             return Ok(());
         }
+        if s.state == IkeState::Deleting {
+            // Already being deleted: closing twice sends one Delete.
+            return Ok(());
+        }
         self.with_sa(sa, |ep, s| {
             s.state = IkeState::Deleting;
             s.queued.clear();
