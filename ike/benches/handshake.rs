@@ -24,7 +24,7 @@ fn peer(local: &str, remote: &str, lts: &str, rts: &str) -> Arc<PeerConfig> {
     Arc::new(PeerConfig {
         name: "bench".into(),
         local_id: ike::config::parse_identity(local).unwrap(),
-        remote_id: None,
+        remote_id: Some(ike::config::parse_identity(remote).unwrap()),
         psk: SecretBytes::from_slice(b"benchmark pre-shared key of 32 o"),
         remote_addrs: vec![],
         ike_proposals: parse_proposals(ProtocolId::IKE, "aes256gcm16-prfsha256-x25519").unwrap(),
