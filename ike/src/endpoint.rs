@@ -222,6 +222,16 @@ impl<P: CryptoProvider> Endpoint<P> {
         })
     }
 
+    /// The SPIs and keys of an IKE SA, once IKE_SA_INIT is complete.
+    ///
+    /// A debugging aid for key logs (Wireshark's `ikev2_decryption_table`): anything
+    /// holding these keys can read and forge the SA's IKE messages. Nothing in the library
+    /// calls it or logs the keys.
+    pub fn ike_sa_keys(&self, sa: IkeSaHandle) -> Option<(IkeSpi, IkeSpi, &crate::keys::IkeSaKeys)> {
+        let s = self.sas.get(&sa)?;
+        Some((s.spi_i, s.spi_r, s.keys.as_ref()?))
+    }
+
     /// The peer address of an IKE SA.
     pub fn remote_addr(&self, sa: IkeSaHandle) -> Option<SocketAddr> {
         self.sas.get(&sa).map(|s| s.remote)
