@@ -199,3 +199,48 @@ local_ts = ["$2/128"]
 remote_ts = ["$3/128"]
 CONF
 }
+
+# ipsr_ike_conf FILE INNER_LOCAL INNER_REMOTE OUTER_LOCAL OUTER_REMOTE START_ACTION PSK
+ipsr_ike_conf() {
+  cat >"$1" <<CONF
+[tun]
+name = "ipsr0"
+mtu = 1400
+addresses = ["$2/128"]
+
+[connections.t]
+local_addrs = ["$4"]
+remote_addrs = ["$5"]
+proposals = ["aes256gcm16-prfsha256-x25519"]
+encap = true
+
+[connections.t.local]
+auth = "psk"
+id = "$4"
+
+[connections.t.remote]
+auth = "psk"
+id = "$5"
+
+[connections.t.children.c]
+local_ts = ["$2/128"]
+remote_ts = ["$3/128"]
+esp_proposals = ["aes256gcm16"]
+mode = "tunnel"
+start_action = "$6"
+
+[secrets.ike-1]
+id = ["$4", "$5"]
+secret_env = "IPSR_PSK"
+CONF
+}
+
+# ipsr_wait_log FILE PATTERN [TENTHS]: wait until PATTERN appears in FILE.
+ipsr_wait_log() {
+  local i
+  for i in $(seq 1 "${3:-100}"); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}

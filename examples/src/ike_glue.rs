@@ -21,7 +21,8 @@ use crate::esp_glue::EspEvent;
 use crate::keylog::IkeSaKeys;
 use crate::spd::PacketSelector;
 
-/// A received IKE datagram (non-ESP marker already removed on port 4500).
+/// A received IKE datagram: the UDP payload exactly as received (on NAT-T sockets, port
+/// 4500, the non-ESP marker followed by the IKE message; RFC 3948 §2.2).
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
     /// Our address and port it arrived on.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod esp_glue;
+pub mod ike_endpoint;
 pub mod ike_glue;
 pub mod keylog;
 pub mod net;

@@ -446,10 +446,11 @@ impl<C: ControlPlane> Peer<C> {
                 },
                 Kind::Ike => {
                     self.stats.ike_rx += 1;
+                    // The UDP payload as received, non-ESP marker included.
                     let d = Datagram {
                         local: s.local,
                         remote: from,
-                        payload: &self.udp_buf[ipsec_core::natt::NON_ESP_MARKER.len()..n],
+                        payload: &self.udp_buf[..n],
                     };
                     self.ike.handle(now, d);
                 }

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use examples::config::{Config, parse_duration};
-use examples::ike_glue::NoIke;
+use examples::ike_endpoint::Ike;
+use examples::ike_glue::{ControlPlane, NoIke};
 use examples::keylog::KeyLog;
 use examples::peer::{self, Options, Peer};
 use tracing_subscriber::EnvFilter;
@@ -87,11 +88,24 @@ fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        let io = peer::open_io(&config)?;
-        // The control plane: replace `NoIke` with the ike::Endpoint adapter once it exists.
-        let mut p = Peer::new(NoIke::default(), keylog);
-        p.install_manual(&io, Instant::now(), &config)?;
-        p.run(io, &config, &opts).await
-    })
+    // The control plane: the IKEv2 endpoint when connections are configured, else none
+    // (static keys only).
+    if config.connections.is_empty() {
+        rt.block_on(serve(NoIke::default(), keylog, &config, &opts))
+    } else {
+        let ike = Ike::new(&config)?;
+        rt.block_on(serve(ike, keylog, &config, &opts))
+    }
+}
+
+async fn serve<C: ControlPlane>(
+    ike: C,
+    keylog: KeyLog,
+    config: &Config,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    let io = peer::open_io(config)?;
+    let mut p = Peer::new(ike, keylog);
+    p.install_manual(&io, Instant::now(), config)?;
+    p.run(io, config, opts).await
 }
