@@ -1,0 +1,16 @@
+//! The fuzz harnesses of ipsec-rs. The code lives in `fuzz/harness/*.rs` so that the
+//! `*fuzz_corpus*` integration tests of the library crates can compile the very same
+//! checking functions with `#[path]` and replay the corpora under plain `cargo test`.
+
+#[path = "../harness/core.rs"]
+pub mod core_harness;
+#[path = "../harness/esp.rs"]
+pub mod esp_harness;
+#[path = "../harness/ike.rs"]
+pub mod ike_harness;
+#[path = "../harness/input.rs"]
+pub mod input;
+#[path = "../harness/provider.rs"]
+pub mod provider;
+#[path = "../harness/strings.rs"]
+pub mod strings_harness;
