@@ -66,6 +66,7 @@ fn ns_per_pkt(d: Duration) -> f64 {
 }
 
 struct Row {
+    provider: &'static str,
     alg: &'static str,
     size: usize,
     seal: Duration,
@@ -74,8 +75,13 @@ struct Row {
     decap: Duration,
 }
 
-fn bench(alg: AeadAlgorithm, name: &'static str, size: usize) -> Row {
-    let provider = Arc::new(RustCrypto::new());
+fn bench<P: CryptoProvider>(
+    provider: Arc<P>,
+    provider_name: &'static str,
+    alg: AeadAlgorithm,
+    name: &'static str,
+    size: usize,
+) -> Row {
     let keymat: Vec<u8> = (0..alg.keymat_len() as u8).collect();
     let raw = provider.aead(alg, &keymat[..alg.key_len()]).unwrap();
     let inner = inner_packet(size);
@@ -162,6 +168,7 @@ fn bench(alg: AeadAlgorithm, name: &'static str, size: usize) -> Row {
         decap_t.push(t.elapsed());
     }
     Row {
+        provider: provider_name,
         alg: name,
         size,
         seal: median(seal_t),
@@ -180,20 +187,35 @@ fn main() {
         (AeadAlgorithm::ChaCha20Poly1305, "ChaCha20-Poly1305"),
     ] {
         for size in [64, 512, 1420] {
-            rows.push(bench(alg, name, size));
+            rows.push(bench(
+                Arc::new(RustCrypto::new()),
+                "RustCrypto",
+                alg,
+                name,
+                size,
+            ));
+            #[cfg(feature = "aws-lc")]
+            rows.push(bench(
+                Arc::new(ipsec_core::AwsLc::new()),
+                "aws-lc-rs",
+                alg,
+                name,
+                size,
+            ));
         }
     }
     println!(
-        "ESP engine vs raw AEAD (RustCrypto), median of {REPS} x {BATCH} packets, ns/packet (GB/s of inner payload)"
+        "ESP engine vs raw AEAD of the same provider, median of {REPS} x {BATCH} packets, ns/packet (GB/s of inner payload)"
     );
     println!(
-        "| suite | inner B | raw seal | encap | encap/raw | raw open+copy | decap | decap/raw |"
+        "| provider | suite | inner B | raw seal | encap | encap/raw | raw open+copy | decap | decap/raw |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let gbps = |d: Duration| r.size as f64 / ns_per_pkt(d);
         println!(
-            "| {} | {} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.2} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.2} |",
+            "| {} | {} | {} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.2} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.2} |",
+            r.provider,
             r.alg,
             r.size,
             ns_per_pkt(r.seal),
