@@ -3,13 +3,11 @@
 //! The run loop in [`crate::peer`] is generic over [`ControlPlane`], whose methods mirror
 //! the sans-IO endpoint API described in ARCHITECTURE.md (`handle`, `poll_transmit`,
 //! `poll_event`, `poll_timeout`, `handle_timeout`, `handle_esp_event`, `connect`, `close`).
-//! Until `ike::Endpoint` exists, [`NoIke`] stands in: it logs and drops IKE datagrams and
-//! never produces events.
 //!
-//! Wiring the real endpoint in is one new type, `struct Ike { ep: ike::Endpoint, … }`, with an
-//! `impl ControlPlane for Ike` that forwards each method and maps `ike::Event` to
-//! [`IkeEvent`] (copying `EspSaParams` out of `ChildSaEstablished`), plus one line in
-//! `bin/ipsec-peer.rs` choosing it instead of [`NoIke`].
+//! Two implementations exist: [`crate::ike_endpoint::Ike`] forwards to `ike::Endpoint` and
+//! maps its events to [`IkeEvent`]; [`NoIke`] (used when the configuration has no
+//! connections, i.e. static keys only) logs and drops IKE datagrams and never produces
+//! events. `bin/ipsec-peer.rs` picks one of them; nothing else in the run loop knows IKE.
 
 use std::net::SocketAddr;
 use std::time::Instant;
