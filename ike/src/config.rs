@@ -135,6 +135,12 @@ pub struct EndpointConfig {
     /// much entropy as the strongest key negotiated; a short PSK is refused at `connect` and
     /// when a peer configuration is matched.
     pub min_psk_len: usize,
+    /// Soft lifetime of every IKE SA: rekey it after this long, less a random 0–10 %
+    /// (RFC 7296 §2.8; strongSwan's `rekey_time`, 4 h there). `None` never rekeys.
+    pub ike_rekey_time: Option<Duration>,
+    /// After TEMPORARY_FAILURE (RFC 7296 §2.25), retry after this long plus a random
+    /// 0–100 % of it.
+    pub retry_delay: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -148,6 +154,8 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             nat_keepalive: Duration::from_secs(20),
             min_psk_len: 20,
+            ike_rekey_time: None,
+            retry_delay: Duration::from_secs(2),
         }
     }
 }

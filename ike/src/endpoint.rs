@@ -3,7 +3,8 @@
 //! The endpoint never touches a socket or a clock. Feed it with
 //! [`Endpoint::handle`] (a received UDP payload), [`Endpoint::handle_timeout`] (when the
 //! deadline from [`Endpoint::poll_timeout`] passes) and the commands ([`Endpoint::connect`],
-//! [`Endpoint::close`], [`Endpoint::delete_child_sa`], [`Endpoint::probe`],
+//! [`Endpoint::close`], [`Endpoint::create_child_sa`], [`Endpoint::rekey_child_sa`],
+//! [`Endpoint::rekey_ike_sa`], [`Endpoint::delete_child_sa`], [`Endpoint::probe`],
 //! [`Endpoint::handle_esp_event`]). After each of those, drain [`Endpoint::poll_event`]
 //! first (install inbound ESP SAs before anything is sent that the peer could answer with
 //! ESP), then [`Endpoint::poll_transmit`], then read [`Endpoint::poll_timeout`] again.
@@ -12,6 +13,16 @@
 //! counted in [`EndpointStats`] and traced at debug level, and the SA they concern is left as
 //! it was (RFC 7296 §2.21: a responder answers an unprotected message only where the RFC
 //! says so).
+//!
+//! Each IKE SA has two independent windows of size 1 (§2.3): our request in flight (further
+//! ones queue behind it) and the peer's, which we answer at once. Both may concern the same
+//! SA at the same time; the collision rules of §2.8.1, §2.8.2 and §2.25 are in
+//! `exchange/create_child_sa.rs`.
+//!
+//! Lifetimes (§2.8): a Child SA is rekeyed at its `rekey_time` less a random 0–10 % (so
+//! that both peers rarely start together) and deleted at its `life_time`; an IKE SA is
+//! rekeyed at [`EndpointConfig::ike_rekey_time`] likewise. The ESP engine's byte and packet
+//! limits arrive through [`Endpoint::handle_esp_event`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -25,7 +36,7 @@ use tracing::debug;
 use crate::config::{EndpointConfig, PeerConfig};
 use crate::cookie::CookieJar;
 use crate::event::{ChildSaId, CloseReason, Event, IkeSaHandle};
-use crate::ike_sa::{IkeSa, IkeState, Outstanding, Request};
+use crate::ike_sa::{ChildRequest, CreateState, IkeSa, IkeState, Outstanding, Request};
 use crate::message::header::{ExchangeType, IkeHeader};
 use crate::message::{DecodeErrorKind, Payload, SkError};
 
@@ -285,8 +296,8 @@ impl<P: CryptoProvider> Endpoint<P> {
         Ok(())
     }
 
-    /// Deletes one Child SA (§1.4.1). The [`Event::ChildSaDeleted`] comes when the peer
-    /// confirms, or when the IKE SA goes away.
+    /// Deletes one Child SA (§1.4.1), with any Child SA that is replacing it. The
+    /// [`Event::ChildSaDeleted`] comes when the peer confirms, or when the IKE SA goes away.
     pub fn delete_child_sa(&mut self, now: Instant, child: ChildSaId) -> Result<(), CommandError> {
         let sa = self.owner_of(child).ok_or(CommandError::UnknownChildSa)?;
         if self
@@ -297,7 +308,89 @@ impl<P: CryptoProvider> Endpoint<P> {
             return Err(CommandError::NotEstablished);
         }
         self.with_sa(sa, |ep, s| {
-            ep.queue_request(now, s, Request::DeleteChildren(vec![child]))
+            // A rekey of ours in flight for it: its result is deleted too.
+            if let Some(out) = s.outstanding.as_mut()
+                && let Request::CreateChild(c) = &out.request
+                && c.rekey == Some(child)
+                && let Some(cs) = out.create.as_mut()
+            {
+                cs.abandoned = true;
+            }
+            s.queued.retain(|r| !matches!(r, Request::CreateChild(c) if c.rekey == Some(child)));
+            s.delayed.retain(|(_, r)| !matches!(r, Request::CreateChild(c) if c.rekey == Some(child)));
+            let mut ids = vec![child];
+            let mut next = s.child(child).and_then(|c| c.successor);
+            while let Some(n) = next.filter(|n| !ids.contains(n)) {
+                ids.push(n);
+                next = s.child(n).and_then(|c| c.successor);
+            }
+            ep.queue_request(now, s, Request::DeleteChildren(ids))
+        });
+        Ok(())
+    }
+
+    /// Creates an additional Child SA with `child` (its traffic selectors, proposals and
+    /// mode) through CREATE_CHILD_SA (§1.3.1); a KE transform in its ESP proposals gives it
+    /// its own Diffie-Hellman exchange (PFS). The outcome is an [`Event::ChildSaEstablished`]
+    /// or an [`Event::ChildSaFailed`].
+    pub fn create_child_sa(
+        &mut self,
+        now: Instant,
+        sa: IkeSaHandle,
+        child: crate::config::ChildConfig,
+    ) -> Result<(), CommandError> {
+        if self.sas.get(&sa).ok_or(CommandError::UnknownSa)?.state != IkeState::Established {
+            return Err(CommandError::NotEstablished);
+        }
+        if child.esp_proposals.is_empty() {
+            return Err(CommandError::InvalidConfig(format!(
+                "child {:?}: no ESP proposals",
+                child.name
+            )));
+        }
+        let req = ChildRequest {
+            ts_local: child.local_ts.clone(),
+            ts_remote: child.remote_ts.clone(),
+            mode: child.mode,
+            config: child,
+            rekey: None,
+            group: None,
+            ke_retries: 0,
+        };
+        self.with_sa(sa, |ep, s| {
+            ep.queue_request(now, s, Request::CreateChild(Box::new(req)))
+        });
+        Ok(())
+    }
+
+    /// Rekeys a Child SA (§1.3.3, §2.8): a new one with the same (negotiated) traffic
+    /// selectors, mode and configuration replaces it, make-before-break (see
+    /// [`crate::event`] for the events). Asking again while a rekey is under way, or for a
+    /// Child SA already replaced, is not an error and does nothing.
+    pub fn rekey_child_sa(&mut self, now: Instant, child: ChildSaId) -> Result<(), CommandError> {
+        let sa = self.owner_of(child).ok_or(CommandError::UnknownChildSa)?;
+        if self
+            .sas
+            .get(&sa)
+            .is_none_or(|s| s.state != IkeState::Established)
+        {
+            return Err(CommandError::NotEstablished);
+        }
+        self.with_sa(sa, |ep, s| ep.start_child_rekey(now, s, child));
+        Ok(())
+    }
+
+    /// Rekeys the IKE SA (§1.3.2, §2.8): a new IKE SA with new SPIs and keys takes over all
+    /// its Child SAs, then the old one is deleted. [`Event::IkeSaRekeyed`] gives the new
+    /// handle.
+    pub fn rekey_ike_sa(&mut self, now: Instant, sa: IkeSaHandle) -> Result<(), CommandError> {
+        if self.sas.get(&sa).ok_or(CommandError::UnknownSa)?.state != IkeState::Established {
+            return Err(CommandError::NotEstablished);
+        }
+        self.with_sa(sa, |ep, s| {
+            if !s.rekeying_ike() {
+                ep.queue_request(now, s, Request::RekeyIke);
+            }
         });
         Ok(())
     }
@@ -313,8 +406,8 @@ impl<P: CryptoProvider> Endpoint<P> {
     }
 
     /// A lifetime event from the ESP engine about the SA with inbound or outbound `spi`:
-    /// a hard limit deletes the Child SA (§1.4.1). Soft limits are accepted and ignored
-    /// until rekeying exists.
+    /// a soft limit (or a sequence number near exhaustion) rekeys the Child SA (§2.8), a
+    /// hard limit deletes it (§1.4.1).
     pub fn handle_esp_event(
         &mut self,
         now: Instant,
@@ -327,12 +420,18 @@ impl<P: CryptoProvider> Endpoint<P> {
                 .find(|c| c.inbound_spi == spi || c.outbound_spi == spi)
                 .map(|c| (*h, c.id))
         });
-        let (_, child) = found.ok_or(CommandError::UnknownChildSa)?;
-        if hard {
-            self.delete_child_sa(now, child)
-        } else {
-            Ok(())
+        let (h, child) = found.ok_or(CommandError::UnknownChildSa)?;
+        if self.sas.get(&h).is_none_or(|s| s.state != IkeState::Established) {
+            return Err(CommandError::NotEstablished);
         }
+        self.with_sa(h, |ep, s| {
+            if hard {
+                ep.expire_child(now, s, child);
+            } else {
+                ep.start_child_rekey(now, s, child);
+            }
+        });
+        Ok(())
     }
 
     // ------------------------------------------------------------------ input
@@ -413,6 +512,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             Request::Dpd | Request::DeleteIke | Request::DeleteChildren(_) => {
                 ExchangeType::INFORMATIONAL
             }
+            Request::CreateChild(_) | Request::RekeyIke => ExchangeType::CREATE_CHILD_SA,
         };
         if header.exchange_type != expected {
             return self.drop_datagram(DropReason::Unexpected, "response of another exchange type");
@@ -423,14 +523,22 @@ impl<P: CryptoProvider> Endpoint<P> {
         let Some(opened) = self.open(sa, bytes) else {
             return;
         };
-        let request = sa.outstanding.take().expect("checked above").request;
+        let out = sa.outstanding.take().expect("checked above");
         sa.next_msg_id = sa.next_msg_id.wrapping_add(1);
         sa.last_heard = now;
         self.note_address(sa, dgram);
-        match request {
+        match out.request {
             Request::Auth(pending) => {
                 self.handle_auth_response(now, sa, *pending, &opened.payloads)
             }
+            Request::CreateChild(req) => match out.create {
+                Some(cs) => self.handle_create_child_response(now, sa, *req, cs, &opened.payloads),
+                None => debug!("CREATE_CHILD_SA without its state"),
+            },
+            Request::RekeyIke => match out.create {
+                Some(cs) => self.handle_rekey_ike_response(now, sa, cs, &opened.payloads),
+                None => debug!("CREATE_CHILD_SA without its state"),
+            },
             req => self.handle_informational_response(now, sa, req, &opened.payloads),
         }
         self.send_queued(now, sa);
@@ -472,23 +580,29 @@ impl<P: CryptoProvider> Endpoint<P> {
         sa.last_heard = now;
         sa.last_request = bytes.to_vec();
         self.note_address(sa, dgram);
+        let live = sa.is_established() || sa.state == IkeState::Rekeyed;
+        if live && sa.adopt_from.is_some() && !Self::deletes_ike(&opened.payloads) {
+            // The peer uses the IKE SA its rekey made: it is the survivor (§2.8.2).
+            self.adopt(now, sa);
+        }
         match header.exchange_type {
             ExchangeType::IKE_AUTH if sa.state == IkeState::InitAnswered && !sa.initiator => {
                 self.handle_auth_request(now, sa, header, &opened.payloads)
             }
-            ExchangeType::INFORMATIONAL if sa.is_established() => {
+            ExchangeType::INFORMATIONAL if live => {
                 self.handle_informational_request(now, sa, header, &opened.payloads)
             }
-            ExchangeType::CREATE_CHILD_SA if sa.is_established() => {
-                // Not supported yet: refuse without failing the IKE SA (§2.21.4).
-                let n = crate::message::NotifyPayload::new(
-                    crate::message::NotifyType::NO_ADDITIONAL_SAS,
-                    vec![],
-                );
-                self.respond(sa, header, vec![Payload::Notify(n)]);
+            ExchangeType::CREATE_CHILD_SA if live => {
+                self.handle_create_child_request(now, sa, header, &opened.payloads)
             }
             _ => self.drop_datagram(DropReason::Unexpected, "request does not fit the SA state"),
         }
+    }
+
+    fn deletes_ike(payloads: &[Payload]) -> bool {
+        payloads.iter().any(
+            |p| matches!(p, Payload::Delete(d) if d.protocol == crate::message::ProtocolId::IKE),
+        )
     }
 
     /// §2.5: a request with a higher major version is answered with an unauthenticated
@@ -587,8 +701,16 @@ impl<P: CryptoProvider> Endpoint<P> {
             consider(sa.half_open_deadline);
             consider(sa.next_keepalive);
             consider(self.dpd_due(sa));
-            for c in &sa.children {
-                consider(c.expire_at);
+            consider(sa.forget_at);
+            if sa.state == IkeState::Established {
+                consider(sa.rekey_at);
+                for c in &sa.children {
+                    consider(c.expire_at);
+                    consider(c.rekey_at);
+                }
+            }
+            for (t, _) in &sa.delayed {
+                consider(Some(*t));
             }
         }
         next
@@ -611,6 +733,13 @@ impl<P: CryptoProvider> Endpoint<P> {
             if sa.half_open_deadline.is_some_and(|t| t <= now) && !sa.is_established() {
                 debug!(sa = h.0, "half-open IKE SA timed out");
                 self.retire(&sa, CloseReason::HalfOpenTimeout);
+                continue;
+            }
+            if sa.forget_at.is_some_and(|t| t <= now) {
+                debug!(sa = h.0, "replaced IKE SA forgotten without a Delete");
+                sa.children.clear();
+                sa.announced = false;
+                self.retire(&sa, CloseReason::Rekeyed);
                 continue;
             }
             if let Some(out) = sa.outstanding.as_mut().filter(|o| o.retransmit_at <= now) {
@@ -641,22 +770,107 @@ impl<P: CryptoProvider> Endpoint<P> {
                 ));
                 sa.next_keepalive = Some(now + self.config.nat_keepalive);
             }
-            let expired: Vec<ChildSaId> = sa
-                .children
-                .iter()
-                .filter(|c| c.expire_at.is_some_and(|t| t <= now))
-                .map(|c| c.id)
-                .collect();
-            if !expired.is_empty() && sa.state == IkeState::Established {
-                for c in &mut sa.children {
-                    if expired.contains(&c.id) {
-                        c.expire_at = None;
-                    }
-                }
-                self.queue_request(now, &mut sa, Request::DeleteChildren(expired));
-            }
+            self.child_timers(now, &mut sa);
             self.put_back(sa);
         }
+    }
+
+    /// Lifetimes of the Child SAs and the IKE SA (§2.8), and delayed retries (§2.25).
+    fn child_timers(&mut self, now: Instant, sa: &mut IkeSa<P>) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut sa.delayed)
+            .into_iter()
+            .partition(|(t, _)| *t <= now);
+        sa.delayed = later;
+        if sa.state != IkeState::Established {
+            return;
+        }
+        for (_, r) in due {
+            self.queue_request(now, sa, r);
+        }
+        let expired: Vec<ChildSaId> = sa
+            .children
+            .iter()
+            .filter(|c| c.expire_at.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            self.expire_child(now, sa, id);
+        }
+        let soft: Vec<ChildSaId> = sa
+            .children
+            .iter()
+            .filter(|c| c.rekey_at.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in soft {
+            if let Some(c) = sa.child_mut(id) {
+                c.rekey_at = None;
+            }
+            self.start_child_rekey(now, sa, id);
+        }
+        if sa.rekey_at.is_some_and(|t| t <= now) {
+            sa.rekey_at = None;
+            if !sa.rekeying_ike() {
+                self.queue_request(now, sa, Request::RekeyIke);
+            }
+        }
+    }
+
+    /// Hard lifetime of a Child SA: delete it (§1.4.1).
+    pub(crate) fn expire_child(&mut self, now: Instant, sa: &mut IkeSa<P>, id: ChildSaId) {
+        let Some(c) = sa.child_mut(id) else { return };
+        c.expire_at = None;
+        c.rekey_at = None;
+        if !sa.deleting_child(id) {
+            debug!(sa = sa.handle.0, child = id.0, "Child SA hard lifetime");
+            self.queue_request(now, sa, Request::DeleteChildren(vec![id]));
+        }
+    }
+
+    /// Queues a rekey of a Child SA unless it is moot: already replaced or being replaced,
+    /// being deleted, lost a collision, or not in use yet.
+    pub(crate) fn start_child_rekey(&mut self, now: Instant, sa: &mut IkeSa<P>, id: ChildSaId) {
+        let Some(c) = sa.child(id) else { return };
+        if c.successor.is_some()
+            || c.redundant
+            || !c.active()
+            || sa.deleting_child(id)
+            || sa.rekeying_child(id)
+        {
+            return;
+        }
+        let req = ChildRequest {
+            config: c.config.clone(),
+            ts_local: c.ts_local.clone(),
+            ts_remote: c.ts_remote.clone(),
+            mode: c.mode,
+            rekey: Some(id),
+            group: None,
+            ke_retries: 0,
+        };
+        debug!(sa = sa.handle.0, child = id.0, "rekeying Child SA");
+        self.queue_request(now, sa, Request::CreateChild(Box::new(req)));
+    }
+
+    /// `d` less a random 0–10 % (§2.8: so that both peers rarely rekey at once).
+    pub(crate) fn jittered(&self, d: std::time::Duration) -> std::time::Duration {
+        let mut r = [0u8; 2];
+        let per_mille = match self.provider.fill_random(&mut r) {
+            Ok(()) => u32::from(u16::from_be_bytes(r) % 101),
+            Err(_) => 50,
+        };
+        d - d / 1000 * per_mille
+    }
+
+    /// The delay before retrying after TEMPORARY_FAILURE (§2.25: not at once).
+    pub(crate) fn retry_delay(&self) -> std::time::Duration {
+        let base = self.config.retry_delay;
+        let mut r = [0u8; 1];
+        let pct = match self.provider.fill_random(&mut r) {
+            Ok(()) => u32::from(r[0] % 101),
+            Err(_) => 50,
+        };
+        base + base / 100 * pct
     }
 
     // ------------------------------------------------------------------ output
@@ -794,16 +1008,32 @@ impl<P: CryptoProvider> Endpoint<P> {
 
     pub(crate) fn send_queued(&mut self, now: Instant, sa: &mut IkeSa<P>) {
         while sa.outstanding.is_none() {
+            if !matches!(
+                sa.state,
+                IkeState::Established | IkeState::Deleting | IkeState::Rekeyed
+            ) {
+                return;
+            }
             let Some(req) = sa.queued.pop_front() else {
                 return;
             };
-            let payloads = match self.informational_payloads(sa, &req) {
-                Some(p) => p,
-                None => continue,
+            let (exchange, payloads, create) = match &req {
+                Request::CreateChild(c) => match self.create_child_payloads(sa, c) {
+                    Some((p, cs)) => (ExchangeType::CREATE_CHILD_SA, p, Some(cs)),
+                    None => continue,
+                },
+                Request::RekeyIke => match self.rekey_ike_payloads(sa) {
+                    Some((p, cs)) => (ExchangeType::CREATE_CHILD_SA, p, Some(cs)),
+                    None => continue,
+                },
+                _ => match self.informational_payloads(sa, &req) {
+                    Some(p) => (ExchangeType::INFORMATIONAL, p, None),
+                    None => continue,
+                },
             };
             let msg_id = sa.next_msg_id;
-            match sa.seal(ExchangeType::INFORMATIONAL, false, msg_id, &payloads) {
-                Ok(bytes) => self.send_request(now, sa, req, bytes),
+            match sa.seal(exchange, false, msg_id, &payloads) {
+                Ok(bytes) => self.send_request(now, sa, req, bytes, create),
                 Err(e) => debug!(error = %e, "cannot protect request"),
             }
         }
@@ -816,6 +1046,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         sa: &mut IkeSa<P>,
         request: Request,
         bytes: Vec<u8>,
+        create: Option<CreateState>,
     ) {
         sa.outstanding = Some(Outstanding {
             msg_id: sa.next_msg_id,
@@ -823,6 +1054,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             datagram: bytes.clone(),
             sends: 1,
             retransmit_at: now + self.config.retransmit.timeout(0),
+            create,
         });
         self.push_transmit(sa.local, sa.remote, bytes);
     }
@@ -859,7 +1091,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             self.by_spi.remove(&sa.local_spi());
         }
         self.half_open.retain(|_, v| *v != h);
-        for c in &sa.children {
+        for c in sa.children.iter().filter(|c| c.reported) {
             self.events.push_back(Event::ChildSaDeleted {
                 ike_sa: h,
                 id: c.id,

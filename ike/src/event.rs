@@ -3,6 +3,28 @@
 //! Events are plain data. A [`Event::ChildSaEstablished`] carries both directions'
 //! [`EspSaParams`]: install the inbound one into the ESP engine before sending anything that
 //! the peer could answer (the run loop drains events before transmits for that reason).
+//!
+//! # Rekeying (RFC 7296 §2.8)
+//!
+//! A rekeyed Child SA is make-before-break; the events say exactly what to install, use and
+//! remove, in this order:
+//!
+//! * Rekey **initiator**: [`Event::ChildSaEstablished`] with `replaces: Some(old)` — install
+//!   both new SAs and send on the new outbound SA from now on (always send on the newest
+//!   Child SA of a name). The old Child SA is then deleted with an INFORMATIONAL exchange,
+//!   and [`Event::ChildSaDeleted`] for it comes when the peer has confirmed: until then the
+//!   old inbound SA keeps accepting what the peer still sends on it.
+//! * Rekey **responder**: [`Event::ChildSaInboundReady`] first — install the new inbound
+//!   SA only, and keep sending on the old Child SA: the peer may not have our response yet.
+//!   [`Event::ChildSaEstablished`] (same id, `replaces: Some(old)`) follows when the peer
+//!   deleted the old Child SA, which proves it installed the new one; then
+//!   [`Event::ChildSaDeleted`] for the old one.
+//! * A Child SA that loses a rekey collision (§2.8.1) is either never reported (we made
+//!   it), or reported by [`Event::ChildSaInboundReady`] and then [`Event::ChildSaDeleted`].
+//!
+//! A rekeyed IKE SA gets a new [`IkeSaHandle`]: [`Event::IkeSaRekeyed`] says so, and its
+//! Child SAs move to the new handle unchanged (no deleted / established events for them).
+//! The old handle is never reported closed.
 
 use std::net::SocketAddr;
 
@@ -98,7 +120,25 @@ pub enum Event {
     },
     /// A Child SA is ready: install `inbound` and `outbound` into the ESP engine.
     ChildSaEstablished(Box<ChildSaInfo>),
-    /// A Child SA is gone: remove both ESP SAs.
+    /// Rekey responder (RFC 7296 §2.8): the inbound ESP SA of the Child SA `id` that
+    /// replaces `replaces`. Install it now (the peer sends on it as soon as it has our
+    /// response) but keep sending on the old Child SA; [`Event::ChildSaEstablished`] for the
+    /// same `id` (whose `inbound` is this SA, already installed) says when to send on the
+    /// new one, or [`Event::ChildSaDeleted`] says it was abandoned.
+    ChildSaInboundReady {
+        /// The IKE SA.
+        ike_sa: IkeSaHandle,
+        /// The new Child SA.
+        id: ChildSaId,
+        /// Name of the child configuration.
+        name: String,
+        /// Install into the ESP engine for receiving (our SPI).
+        inbound: Box<EspSaParams>,
+        /// The Child SA it replaces.
+        replaces: ChildSaId,
+    },
+    /// A Child SA is gone: remove both ESP SAs (only the inbound one after a
+    /// [`Event::ChildSaInboundReady`] not followed by [`Event::ChildSaEstablished`]).
     ChildSaDeleted {
         /// The IKE SA.
         ike_sa: IkeSaHandle,
@@ -132,6 +172,15 @@ pub enum Event {
         remote: SocketAddr,
         /// What went wrong, with the details strongSwan users look for.
         reason: String,
+    },
+    /// The IKE SA was rekeyed (RFC 7296 §1.3.2, §2.8): `new` replaces `old`, with new SPIs
+    /// and keys. Every Child SA of `old` now belongs to `new`, unchanged; `old` is gone
+    /// for the caller (no [`Event::IkeSaClosed`] follows for it).
+    IkeSaRekeyed {
+        /// The replaced IKE SA.
+        old: IkeSaHandle,
+        /// The new IKE SA.
+        new: IkeSaHandle,
     },
     /// The peer's address or port changed (NAT mapping change, RFC 7296 §2.23).
     PeerAddressChanged {

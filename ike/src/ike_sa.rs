@@ -10,7 +10,7 @@ use ipsec_core::crypto::KeyExchange;
 use ipsec_core::{CryptoProvider, IkeSpi, Mode, Spi, TrafficSelector};
 
 use crate::config::{ChildConfig, Identity, PeerConfig};
-use crate::event::{ChildSaId, IkeSaHandle};
+use crate::event::{ChildSaId, ChildSaInfo, IkeSaHandle};
 use crate::keys::IkeSaKeys;
 use crate::message::header::{ExchangeType, Flags, IkeHeader};
 use crate::message::{Payload, SkCipher, SkError, SkTransform};
@@ -30,6 +30,9 @@ pub(crate) enum IkeState {
     Established,
     /// Our Delete of the IKE SA is outstanding.
     Deleting,
+    /// Replaced by a rekeyed IKE SA (§2.8): owns no Child SAs any more and only waits for
+    /// the Delete exchange that ends it (ours, or the peer's).
+    Rekeyed,
 }
 
 /// What our outstanding request is for.
@@ -45,6 +48,50 @@ pub(crate) enum Request {
     DeleteIke,
     /// INFORMATIONAL Delete of Child SAs (§1.4.1).
     DeleteChildren(Vec<ChildSaId>),
+    /// CREATE_CHILD_SA for an additional Child SA (§1.3.1) or a Child SA rekey (§1.3.3).
+    CreateChild(Box<ChildRequest>),
+    /// CREATE_CHILD_SA rekeying the IKE SA (§1.3.2).
+    RekeyIke,
+}
+
+/// What a CREATE_CHILD_SA for a Child SA asks for. The TS and mode are the negotiated ones
+/// of the Child SA being rekeyed (§2.8: a rekey keeps them), or the configured ones.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildRequest {
+    pub config: ChildConfig,
+    pub ts_local: Vec<TrafficSelector>,
+    pub ts_remote: Vec<TrafficSelector>,
+    pub mode: Mode,
+    /// The Child SA this one replaces (REKEY_SA, §1.3.3).
+    pub rekey: Option<ChildSaId>,
+    /// The KE group to use instead of our preferred one (after INVALID_KE_PAYLOAD).
+    pub group: Option<ipsec_core::transform::KeId>,
+    /// INVALID_KE_PAYLOAD rounds so far.
+    pub ke_retries: u32,
+}
+
+/// The peer's CREATE_CHILD_SA that we answered while ours for the same SA was outstanding:
+/// one half of a collision (§2.8.1, §2.8.2). `created` is the Child SA or IKE SA it made.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerExchange {
+    pub child: Option<ChildSaId>,
+    pub ike: Option<IkeSaHandle>,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+}
+
+/// The state of our CREATE_CHILD_SA in flight: the secrets and SPIs chosen when it was
+/// sent, and what the peer did to the same SA meanwhile.
+pub(crate) struct CreateState {
+    pub ni: Vec<u8>,
+    pub ke: Option<Box<dyn KeyExchange>>,
+    /// Our new inbound ESP SPI (Child SA) or new IKE SPI (IKE SA rekey).
+    pub child_spi: Spi,
+    pub ike_spi: IkeSpi,
+    /// The peer rekeyed the same SA meanwhile and we answered (a collision).
+    pub peer: Option<PeerExchange>,
+    /// The caller deleted the Child SA being rekeyed meanwhile: the new one is deleted too.
+    pub abandoned: bool,
 }
 
 /// A Child SA we proposed and await the answer for.
@@ -63,6 +110,8 @@ pub(crate) struct Outstanding {
     /// Transmissions so far (1 after the first send).
     pub sends: u32,
     pub retransmit_at: Instant,
+    /// CREATE_CHILD_SA only.
+    pub create: Option<CreateState>,
 }
 
 /// A Child SA.
@@ -78,6 +127,26 @@ pub(crate) struct ChildSa {
     pub suite: NegotiatedSuite,
     /// Hard lifetime (from the child's `life_time`).
     pub expire_at: Option<Instant>,
+    /// Soft lifetime: rekey then (the child's `rekey_time` less a random 0–10 %).
+    pub rekey_at: Option<Instant>,
+    /// Reported to the caller (by [`crate::Event::ChildSaInboundReady`] or
+    /// [`crate::Event::ChildSaEstablished`]); only reported Child SAs are reported deleted.
+    pub reported: bool,
+    /// The outbound SA is in use. False for a Child SA made by the peer's rekey until the
+    /// peer has shown that it installed its inbound SA (it deleted the replaced one, §2.8);
+    /// the full event is kept here until then.
+    pub pending: Option<Box<ChildSaInfo>>,
+    /// The Child SA that replaces this one (our rekey or the peer's).
+    pub successor: Option<ChildSaId>,
+    /// Lost a rekey collision (§2.8.1): its creator deletes it; never activated.
+    pub redundant: bool,
+}
+
+impl ChildSa {
+    /// In use for sending.
+    pub fn active(&self) -> bool {
+        self.pending.is_none()
+    }
 }
 
 /// SK protection for both directions once keys exist.
@@ -131,6 +200,20 @@ pub(crate) struct IkeSa<P: CryptoProvider> {
     pub last_heard: Instant,
     pub half_open_deadline: Option<Instant>,
     pub next_keepalive: Option<Instant>,
+    /// Soft lifetime of the IKE SA: rekey then.
+    pub rekey_at: Option<Instant>,
+    /// Requests to queue at an instant (retries after TEMPORARY_FAILURE, §2.25).
+    pub delayed: Vec<(Instant, Request)>,
+    /// Consecutive TEMPORARY_FAILURE answers (§2.25: close when it goes on for minutes).
+    pub temporary_failures: u32,
+    /// ESP SPIs the peer deleted before we knew them (a Delete overtaking the response
+    /// that creates them); bounded.
+    pub deleted_unknown: std::collections::VecDeque<Spi>,
+    /// Made by the peer's IKE SA rekey that collided with ours (§2.8.2): the old IKE SA
+    /// whose Child SAs move here if the peer uses this SA.
+    pub adopt_from: Option<IkeSaHandle>,
+    /// Rekeyed (or redundant) IKE SA waiting for the peer's Delete: forget it silently then.
+    pub forget_at: Option<Instant>,
 }
 
 impl<P: CryptoProvider> IkeSa<P> {
@@ -178,6 +261,12 @@ impl<P: CryptoProvider> IkeSa<P> {
             last_heard: now,
             half_open_deadline: None,
             next_keepalive: None,
+            rekey_at: None,
+            delayed: Vec::new(),
+            temporary_failures: 0,
+            deleted_unknown: Default::default(),
+            adopt_from: None,
+            forget_at: None,
         }
     }
 
@@ -245,6 +334,32 @@ impl<P: CryptoProvider> IkeSa<P> {
 
     pub fn child(&self, id: ChildSaId) -> Option<&ChildSa> {
         self.children.iter().find(|c| c.id == id)
+    }
+
+    pub fn child_mut(&mut self, id: ChildSaId) -> Option<&mut ChildSa> {
+        self.children.iter_mut().find(|c| c.id == id)
+    }
+
+    /// Is a Delete of this Child SA queued or outstanding (we are closing it)?
+    pub fn deleting_child(&self, id: ChildSaId) -> bool {
+        let is = |r: &Request| matches!(r, Request::DeleteChildren(ids) if ids.contains(&id));
+        self.outstanding.as_ref().is_some_and(|o| is(&o.request)) || self.queued.iter().any(is)
+    }
+
+    /// Is our rekey of this Child SA queued or outstanding?
+    pub fn rekeying_child(&self, id: ChildSaId) -> bool {
+        let is = |r: &Request| matches!(r, Request::CreateChild(c) if c.rekey == Some(id));
+        self.outstanding.as_ref().is_some_and(|o| is(&o.request))
+            || self.queued.iter().any(is)
+            || self.delayed.iter().any(|(_, r)| is(r))
+    }
+
+    /// Is our IKE SA rekey queued or outstanding?
+    pub fn rekeying_ike(&self) -> bool {
+        let is = |r: &Request| matches!(r, Request::RekeyIke);
+        self.outstanding.as_ref().is_some_and(|o| is(&o.request))
+            || self.queued.iter().any(is)
+            || self.delayed.iter().any(|(_, r)| is(r))
     }
 
     pub fn is_established(&self) -> bool {

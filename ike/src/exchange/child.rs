@@ -57,15 +57,36 @@ pub(crate) fn choose_child(
     tsr: &[TrafficSelector],
     transport_requested: bool,
 ) -> Result<ChildChoice, (NotifyType, String)> {
-    for child in &peer.children {
+    choose_child_from(&peer.children, proposal, tsi, tsr, transport_requested, None)
+}
+
+/// [`choose_child`] over explicit configurations. `ke` is `None` in IKE_AUTH (KE transforms
+/// ignored, §1.2), `Some(group of the KE payload, if any)` in CREATE_CHILD_SA, where a KE
+/// transform in the chosen proposal means PFS (§1.3.1).
+pub(crate) fn choose_child_from(
+    children: &[ChildConfig],
+    proposal: &SaPayload,
+    tsi: &[TrafficSelector],
+    tsr: &[TrafficSelector],
+    transport_requested: bool,
+    ke: Option<Option<ipsec_core::transform::KeId>>,
+) -> Result<ChildChoice, (NotifyType, String)> {
+    for child in children {
         // TSi are the initiator's addresses: our remote side. TSr: our local side.
         let ts_i = narrow(tsi, &child.remote_ts);
         let ts_r = narrow(tsr, &child.local_ts);
         if ts_i.is_empty() || ts_r.is_empty() {
             continue;
         }
-        let ours = without_ke(&child.esp_proposals);
-        let chosen = match crate::proposal::select(&ours, &strip_ke(proposal), None) {
+        let chosen = match ke {
+            None => crate::proposal::select(
+                &without_ke(&child.esp_proposals),
+                &strip_ke(proposal),
+                None,
+            ),
+            Some(group) => crate::proposal::select(&child.esp_proposals, proposal, group),
+        };
+        let chosen = match chosen {
             Ok(c) => c,
             Err(e) => {
                 return Err((
@@ -119,8 +140,20 @@ pub(crate) fn within(returned: &[TrafficSelector], proposed: &[TrafficSelector])
             .all(|r| proposed.iter().any(|p| p.contains(r)))
 }
 
+/// How a new Child SA is reported to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Announce {
+    /// [`Event::ChildSaEstablished`] now: in use at once.
+    Established,
+    /// [`Event::ChildSaInboundReady`] now, [`Event::ChildSaEstablished`] when activated
+    /// (rekey responder, §2.8).
+    InboundOnly,
+    /// Not at all: it lost a collision or was abandoned, and we delete it at once.
+    Hidden,
+}
+
 impl<P: CryptoProvider> Endpoint<P> {
-    /// Records a negotiated Child SA and reports it with both directions' ESP parameters.
+    /// Records a negotiated Child SA and reports it as `announce` says.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn install_child(
         &mut self,
@@ -135,7 +168,9 @@ impl<P: CryptoProvider> Endpoint<P> {
         ts_local: Vec<TrafficSelector>,
         ts_remote: Vec<TrafficSelector>,
         mode: Mode,
-    ) {
+        replaces: Option<crate::event::ChildSaId>,
+        announce: Announce,
+    ) -> crate::event::ChildSaId {
         let id = self.new_child_id();
         let encap = (sa.nat.any() || sa.fake_nat).then(|| UdpEncap {
             local_port: sa.local.port(),
@@ -178,15 +213,31 @@ impl<P: CryptoProvider> Endpoint<P> {
             ts_remote: ts_remote.clone(),
             mode,
             suite: chosen.suite.to_string(),
-            replaces: None,
+            replaces,
         };
         tracing::info!(
             sa = sa.handle.0, child = id.0, name = %config.name, spi_in = %inbound_spi, spi_out = %outbound_spi,
-            suite = %chosen.suite, "Child SA established"
+            suite = %chosen.suite, replaces = ?replaces.map(|r| r.0), ?announce, "Child SA established"
         );
+        let mut pending = None;
+        match announce {
+            Announce::Established => self.push_event(Event::ChildSaEstablished(Box::new(info))),
+            Announce::InboundOnly => {
+                self.push_event(Event::ChildSaInboundReady {
+                    ike_sa: sa.handle,
+                    id,
+                    name: config.name.clone(),
+                    inbound: Box::new(info.inbound.clone()),
+                    replaces: replaces.unwrap_or(id),
+                });
+                pending = Some(Box::new(info));
+            }
+            Announce::Hidden => pending = Some(Box::new(info)),
+        }
         sa.children.push(ChildSa {
             id,
             expire_at: config.life_time.map(|d| now + d),
+            rekey_at: config.rekey_time.map(|d| now + self.jittered(d)),
             config,
             inbound_spi,
             outbound_spi,
@@ -194,7 +245,11 @@ impl<P: CryptoProvider> Endpoint<P> {
             ts_remote,
             mode,
             suite: chosen.suite,
+            reported: announce != Announce::Hidden,
+            pending,
+            successor: None,
+            redundant: announce == Announce::Hidden,
         });
-        self.push_event(Event::ChildSaEstablished(Box::new(info)));
+        id
     }
 }

@@ -130,7 +130,7 @@ impl<P: CryptoProvider> Endpoint<P> {
                     config: child,
                     inbound_spi,
                 };
-                self.send_request(now, sa, Request::Auth(Box::new(pending)), bytes);
+                self.send_request(now, sa, Request::Auth(Box::new(pending)), bytes, None);
             }
             Err(e) => self.retire(sa, CloseReason::Protocol(e.to_string())),
         }
@@ -234,6 +234,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         sa.peer = Some(peer.clone());
         sa.remote_id = Some(idi.clone());
         sa.state = IkeState::Established;
+        sa.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
         sa.announced = true;
         sa.half_open_deadline = None;
         self.half_open.retain(|_, h| *h != sa.handle);
@@ -301,6 +302,8 @@ impl<P: CryptoProvider> Endpoint<P> {
                             choice.ts_r,
                             choice.ts_i,
                             choice.mode,
+                            None,
+                            super::child::Announce::Established,
                         );
                     }
                     Err(e) => {
@@ -337,7 +340,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         });
     }
 
-    fn child_failed(&mut self, sa: &IkeSa<P>, name: &str, reason: String) {
+    pub(crate) fn child_failed(&mut self, sa: &IkeSa<P>, name: &str, reason: String) {
         self.push_event(Event::ChildSaFailed {
             ike_sa: sa.handle,
             name: name.to_string(),
@@ -388,6 +391,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
         sa.remote_id = Some(idr.clone());
         sa.state = IkeState::Established;
+        sa.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
         self.announce_established(sa);
         let child = pending.config;
         let (Some(sa_payload), Some(tsi), Some(tsr)) = (a.sa, a.tsi, a.tsr) else {
@@ -423,7 +427,8 @@ impl<P: CryptoProvider> Endpoint<P> {
             return self.child_failed(sa, &child.name, "responder refused transport mode".into());
         }
         match ChildSaKeys::derive(&*self.provider, &keys, &chosen.suite, None, &sa.ni, &sa.nr) {
-            Ok(ck) => self.install_child(
+            Ok(ck) => {
+                self.install_child(
                 now,
                 sa,
                 child,
@@ -435,7 +440,10 @@ impl<P: CryptoProvider> Endpoint<P> {
                 tsi,
                 tsr,
                 mode,
-            ),
+                None,
+                super::child::Announce::Established,
+                );
+            }
             Err(e) => self.child_failed(sa, &child.name, e.to_string()),
         }
     }

@@ -102,7 +102,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         sa.next_msg_id = 0;
         sa.init_request = bytes.clone();
         sa.outstanding = None;
-        self.send_request(now, sa, Request::Init, bytes);
+        self.send_request(now, sa, Request::Init, bytes, None);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! table for the duration of the exchange step.
 
 mod child;
+mod create_child_sa;
 mod ike_auth;
 mod ike_sa_init;
 mod informational;
