@@ -244,3 +244,15 @@ ipsr_wait_log() {
   done
   return 1
 }
+
+# ipsr_ping_both_ways NAME_A NAME_B: 5 pings fd01::1 (A) -> fd02::1 (B) and back, no loss.
+ipsr_ping_both_ways() {
+  log "ping fd01::1 ($1) -> fd02::1 ($2)"
+  ip netns exec "$NS_A" ping -6 -c 5 -i 0.2 -W 2 -I fd01::1 fd02::1 | tail -n 2 | tee "$IPSR_WORK/ping-ab.txt" \
+    || fail "ping $1 -> $2"
+  grep -q ' 0% packet loss' "$IPSR_WORK/ping-ab.txt" || fail "ping $1 -> $2 lost packets"
+  log "ping fd02::1 ($2) -> fd01::1 ($1)"
+  ip netns exec "$NS_B" ping -6 -c 5 -i 0.2 -W 2 -I fd02::1 fd01::1 | tail -n 2 | tee "$IPSR_WORK/ping-ba.txt" \
+    || fail "ping $2 -> $1"
+  grep -q ' 0% packet loss' "$IPSR_WORK/ping-ba.txt" || fail "ping $2 -> $1 lost packets"
+}

@@ -19,6 +19,7 @@ use ipsec_core::RustCrypto;
 use crate::config::{Config, Connection, StartAction};
 use crate::esp_glue::EspEvent;
 use crate::ike_glue::{ControlPlane, Datagram, IkeEvent, Transmit};
+use crate::keylog::IkeCipher;
 use crate::spd::PacketSelector;
 
 /// What `proposals = ["default"]` means here.
@@ -164,6 +165,27 @@ impl Ike {
         })
     }
 
+    /// The IKE SA's keys in the form the key log writes (`ikev2_decryption_table`).
+    fn keylog_keys(&self, sa: IkeSaHandle) -> Option<crate::keylog::IkeSaKeys> {
+        let (spi_i, spi_r, k) = self.ep.ike_sa_keys(sa)?;
+        let cipher = match k.suite.encr {
+            ike::proposal::Encr::Aead(a) => IkeCipher::Aead(a),
+            ike::proposal::Encr::AesCbc { .. } => IkeCipher::AesCbc {
+                key_len: k.suite.encr.key_len(),
+                integ: k.suite.integ?,
+            },
+        };
+        Some(crate::keylog::IkeSaKeys {
+            spi_i,
+            spi_r,
+            cipher,
+            sk_ei: k.sk_ei.clone(),
+            sk_er: k.sk_er.clone(),
+            sk_ai: k.sk_ai.clone(),
+            sk_ar: k.sk_ar.clone(),
+        })
+    }
+
     fn name_of(&self, sa: IkeSaHandle) -> String {
         self.handles
             .iter()
@@ -223,10 +245,8 @@ impl ControlPlane for Ike {
                     if !self.handles.iter().any(|(h, _)| *h == sa) {
                         self.handles.push((sa, peer.clone()));
                     }
-                    return Some(IkeEvent::IkeSaEstablished {
-                        name: peer,
-                        keys: None,
-                    });
+                    let keys = self.keylog_keys(sa);
+                    return Some(IkeEvent::IkeSaEstablished { name: peer, keys });
                 }
                 Event::ChildSaEstablished(info) => {
                     tracing::info!(
