@@ -38,7 +38,7 @@ pub fn parse_identity(s: &str) -> Result<Identity, String> {
         }
         let bytes: Result<Vec<u8>, _> = (0..hex.len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("non-ASCII"), 16))
             .collect();
         return bytes
             .map(Identification::KeyId)
