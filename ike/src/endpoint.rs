@@ -238,7 +238,10 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// A debugging aid for key logs (Wireshark's `ikev2_decryption_table`): anything
     /// holding these keys can read and forge the SA's IKE messages. Nothing in the library
     /// calls it or logs the keys.
-    pub fn ike_sa_keys(&self, sa: IkeSaHandle) -> Option<(IkeSpi, IkeSpi, &crate::keys::IkeSaKeys)> {
+    pub fn ike_sa_keys(
+        &self,
+        sa: IkeSaHandle,
+    ) -> Option<(IkeSpi, IkeSpi, &crate::keys::IkeSaKeys)> {
         let s = self.sas.get(&sa)?;
         Some((s.spi_i, s.spi_r, s.keys.as_ref()?))
     }
@@ -316,8 +319,10 @@ impl<P: CryptoProvider> Endpoint<P> {
             {
                 cs.abandoned = true;
             }
-            s.queued.retain(|r| !matches!(r, Request::CreateChild(c) if c.rekey == Some(child)));
-            s.delayed.retain(|(_, r)| !matches!(r, Request::CreateChild(c) if c.rekey == Some(child)));
+            s.queued
+                .retain(|r| !matches!(r, Request::CreateChild(c) if c.rekey == Some(child)));
+            s.delayed
+                .retain(|(_, r)| !matches!(r, Request::CreateChild(c) if c.rekey == Some(child)));
             let mut ids = vec![child];
             let mut next = s.child(child).and_then(|c| c.successor);
             while let Some(n) = next.filter(|n| !ids.contains(n)) {
@@ -421,7 +426,11 @@ impl<P: CryptoProvider> Endpoint<P> {
                 .map(|c| (*h, c.id))
         });
         let (h, child) = found.ok_or(CommandError::UnknownChildSa)?;
-        if self.sas.get(&h).is_none_or(|s| s.state != IkeState::Established) {
+        if self
+            .sas
+            .get(&h)
+            .is_none_or(|s| s.state != IkeState::Established)
+        {
             return Err(CommandError::NotEstablished);
         }
         self.with_sa(h, |ep, s| {
@@ -744,10 +753,12 @@ impl<P: CryptoProvider> Endpoint<P> {
             }
             if let Some(out) = sa.outstanding.as_mut().filter(|o| o.retransmit_at <= now) {
                 if out.sends > self.config.retransmit.max_retransmits {
-                    let reason = if matches!(out.request, Request::Dpd) {
-                        CloseReason::DeadPeer
-                    } else {
-                        CloseReason::RetransmitTimeout
+                    let reason = match out.request {
+                        Request::Dpd => CloseReason::DeadPeer,
+                        // We were deleting it anyway; the peer has likely deleted it too and
+                        // lost only its answer (it cannot answer without the SA).
+                        Request::DeleteIke => CloseReason::LocallyClosed,
+                        _ => CloseReason::RetransmitTimeout,
                     };
                     debug!(sa = h.0, ?reason, "peer did not answer");
                     self.retire(&sa, reason);
