@@ -26,6 +26,12 @@ fn main() {
         ("traffic_selectors", core_harness::ts_seeds()),
         ("proposal_strings", strings_harness::seeds()),
     ];
+    #[cfg(feature = "peer-config")]
+    let sets = {
+        let mut sets = sets;
+        sets.push(("peer_config", ipsec_fuzz::peer_config_harness::seeds()));
+        sets
+    };
     for (target, seeds) in sets {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).expect("create corpus dir");

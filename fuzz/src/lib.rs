@@ -10,6 +10,9 @@ pub mod esp_harness;
 pub mod ike_harness;
 #[path = "../harness/input.rs"]
 pub mod input;
+#[cfg(feature = "peer-config")]
+#[path = "../harness/peer_config.rs"]
+pub mod peer_config_harness;
 #[path = "../harness/provider.rs"]
 pub mod provider;
 #[path = "../harness/strings.rs"]
