@@ -57,7 +57,14 @@ pub(crate) fn choose_child(
     tsr: &[TrafficSelector],
     transport_requested: bool,
 ) -> Result<ChildChoice, (NotifyType, String)> {
-    choose_child_from(&peer.children, proposal, tsi, tsr, transport_requested, None)
+    choose_child_from(
+        &peer.children,
+        proposal,
+        tsi,
+        tsr,
+        transport_requested,
+        None,
+    )
 }
 
 /// [`choose_child`] over explicit configurations. `ke` is `None` in IKE_AUTH (KE transforms

@@ -232,7 +232,10 @@ impl<P: CryptoProvider> Endpoint<P> {
         {
             // §2.25.2: we are deleting or rekeying the IKE SA; the peer retries later (on
             // the new IKE SA).
-            debug!(sa = sa.handle.0, "CREATE_CHILD_SA during an IKE SA rekey or delete");
+            debug!(
+                sa = sa.handle.0,
+                "CREATE_CHILD_SA during an IKE SA rekey or delete"
+            );
             return self.respond(sa, header, notify(NotifyType::TEMPORARY_FAILURE));
         }
         let (Some(tsi), Some(tsr)) = (p.tsi, p.tsr) else {
@@ -262,7 +265,11 @@ impl<P: CryptoProvider> Endpoint<P> {
             };
             if c.successor.is_some() || c.redundant || !c.active() || sa.deleting_child(c.id) {
                 // §2.25.1: being deleted, or already replaced.
-                debug!(sa = sa.handle.0, child = c.id.0, "rekey of a Child SA going away");
+                debug!(
+                    sa = sa.handle.0,
+                    child = c.id.0,
+                    "rekey of a Child SA going away"
+                );
                 return self.respond(sa, header, notify(NotifyType::TEMPORARY_FAILURE));
             }
             old = Some(c.id);
@@ -684,7 +691,10 @@ impl<P: CryptoProvider> Endpoint<P> {
                 }
                 if !moot {
                     let at = now + self.retry_delay();
-                    debug!(sa = sa.handle.0, "TEMPORARY_FAILURE: CREATE_CHILD_SA retried later");
+                    debug!(
+                        sa = sa.handle.0,
+                        "TEMPORARY_FAILURE: CREATE_CHILD_SA retried later"
+                    );
                     req.group = None;
                     sa.delayed.push((at, Request::CreateChild(Box::new(req))));
                 }
@@ -694,7 +704,11 @@ impl<P: CryptoProvider> Endpoint<P> {
                 let Some(id) = req.rekey.filter(|_| !moot) else {
                     return;
                 };
-                info!(sa = sa.handle.0, child = id.0, "CHILD_SA_NOT_FOUND: creating anew");
+                info!(
+                    sa = sa.handle.0,
+                    child = id.0,
+                    "CHILD_SA_NOT_FOUND: creating anew"
+                );
                 self.remove_children(sa, |c| c.id != id);
                 req.rekey = None;
                 req.group = None;
@@ -734,17 +748,13 @@ impl<P: CryptoProvider> Endpoint<P> {
             if p.sa.is_none() {
                 return Err(p.error.map(|e| e.ty));
             }
-            let (Some(peer), Some(sa_payload), Some(nr), Some(ker), Some(kex), Some(old_keys)) = (
-                sa.peer.clone(),
-                p.sa,
-                p.nonce,
-                p.ke,
-                cs.ke,
-                sa.keys.clone(),
-            ) else {
+            let (Some(peer), Some(sa_payload), Some(nr), Some(ker), Some(kex), Some(old_keys)) =
+                (sa.peer.clone(), p.sa, p.nonce, p.ke, cs.ke, sa.keys.clone())
+            else {
                 return Err(None);
             };
-            let chosen = proposal::check_response(&peer.ike_proposals, sa_payload).map_err(|_| None)?;
+            let chosen =
+                proposal::check_response(&peer.ike_proposals, sa_payload).map_err(|_| None)?;
             if chosen.suite.ke != ker.group || kex.group() != ker.group {
                 return Err(None);
             }
@@ -808,7 +818,11 @@ impl<P: CryptoProvider> Endpoint<P> {
         if ours_loses {
             // §2.8.2: ours is redundant; the peer's (if any) takes the Child SAs, and the
             // peer deletes the old IKE SA.
-            debug!(sa = sa.handle.0, redundant = new.0, "IKE SA rekey collision lost");
+            debug!(
+                sa = sa.handle.0,
+                redundant = new.0,
+                "IKE SA rekey collision lost"
+            );
             if let Some(n) = answered.filter(|_| sa.state == IkeState::Established) {
                 self.move_to(now, sa, n);
                 sa.forget_at = Some(now + self.give_up_after());
@@ -928,7 +942,8 @@ impl<P: CryptoProvider> Endpoint<P> {
             let keep =
                 |r: &Request| matches!(r, Request::CreateChild(_) | Request::DeleteChildren(_));
             sa.queued.extend(old.queued.drain(..).filter(keep));
-            sa.delayed.extend(old.delayed.drain(..).filter(|(_, r)| keep(r)));
+            sa.delayed
+                .extend(old.delayed.drain(..).filter(|(_, r)| keep(r)));
             sa.announced = true;
             sa.forget_at = None;
             old.state = IkeState::Rekeyed;

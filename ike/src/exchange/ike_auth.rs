@@ -429,19 +429,19 @@ impl<P: CryptoProvider> Endpoint<P> {
         match ChildSaKeys::derive(&*self.provider, &keys, &chosen.suite, None, &sa.ni, &sa.nr) {
             Ok(ck) => {
                 self.install_child(
-                now,
-                sa,
-                child,
-                &chosen,
-                &ck,
-                true,
-                pending.inbound_spi,
-                outbound_spi,
-                tsi,
-                tsr,
-                mode,
-                None,
-                super::child::Announce::Established,
+                    now,
+                    sa,
+                    child,
+                    &chosen,
+                    &ck,
+                    true,
+                    pending.inbound_spi,
+                    outbound_spi,
+                    tsi,
+                    tsr,
+                    mode,
+                    None,
+                    super::child::Announce::Established,
                 );
             }
             Err(e) => self.child_failed(sa, &child.name, e.to_string()),

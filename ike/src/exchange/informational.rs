@@ -65,7 +65,12 @@ impl<P: CryptoProvider> Endpoint<P> {
                 && let Some(mut info) = n.pending.take()
             {
                 info.ike_sa = handle;
-                info!(sa = handle.0, child = next.0, replaces = c.id.0, "rekeyed Child SA in use");
+                info!(
+                    sa = handle.0,
+                    child = next.0,
+                    replaces = c.id.0,
+                    "rekeyed Child SA in use"
+                );
                 self.push_event(Event::ChildSaEstablished(info));
             }
         }

@@ -103,6 +103,8 @@ pub struct Link {
     pub duplicated: u64,
     /// Drop exactly these datagrams (1-based count of datagrams offered to the link).
     pub drop_nth: Vec<u64>,
+    /// Deliver these twice, the copy 50 ms late.
+    pub dup_nth: Vec<u64>,
 }
 
 impl Link {
@@ -117,6 +119,7 @@ impl Link {
             lost: 0,
             duplicated: 0,
             drop_nth: Vec::new(),
+            dup_nth: Vec::new(),
         }
     }
 
@@ -129,6 +132,14 @@ impl Link {
         {
             self.lost += 1;
             return;
+        }
+        if self.dup_nth.contains(&self.sent) {
+            self.duplicated += 1;
+            self.seq += 1;
+            self.slots.push(Some(d.clone()));
+            let at = now + self.config.delay + Duration::from_millis(50);
+            self.queue
+                .push(Reverse((at, self.seq, self.slots.len() - 1)));
         }
         let copies = if self.rng.chance(self.config.duplicate) {
             self.duplicated += 1;
@@ -150,6 +161,17 @@ impl Link {
         }
     }
 
+    /// Offers a datagram to a lossless, non-reordering path with the same base delay, in
+    /// the same queue (so it keeps its order against the other datagrams sent at the same
+    /// instant). Not counted in `sent`: `drop_nth` positions stay those of the lossy path.
+    pub fn send_reliable(&mut self, now: Instant, d: InFlight) {
+        let at = now + self.config.delay;
+        self.seq += 1;
+        self.slots.push(Some(d));
+        self.queue
+            .push(Reverse((at, self.seq, self.slots.len() - 1)));
+    }
+
     /// When the next datagram arrives.
     pub fn next_arrival(&self) -> Option<Instant> {
         self.queue.peek().map(|Reverse((t, _, _))| *t)
@@ -162,7 +184,12 @@ impl Link {
             return None;
         }
         self.queue.pop();
-        self.slots[slot].take()
+        let d = self.slots[slot].take();
+        if self.queue.is_empty() {
+            // Bounded memory on long runs.
+            self.slots.clear();
+        }
+        d
     }
 
     /// Drops everything in flight.

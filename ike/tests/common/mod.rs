@@ -3,6 +3,13 @@
 //!
 //! `Pair::step` delivers what is due, or advances the clock to the next deadline; tests read
 //! as short scripts: establish, send IPv6 packets through ESP, drop messages, close.
+//!
+//! ESP goes over a lossless path of the same link (same delay, same queue), so every ESP
+//! drop is the ESP engine's (unknown SPI, replay, …) and never the link model's. The peer
+//! sends on the newest fully installed Child SA of a name, like a kernel SPD pointing at
+//! the newest SA. `Pair::traffic` makes both peers send a packet at a fixed interval.
+//! `Pair::violations` records every inbound SA removed while the peer still selected it
+//! for sending, and every install failure.
 #![allow(dead_code)]
 
 pub mod link;
@@ -73,6 +80,18 @@ pub struct Peer {
     pub events: Vec<Event>,
     /// Child SA → (inbound, outbound) ESP SAs installed.
     pub installed: HashMap<ChildSaId, (SaId, SaId)>,
+    /// Rekey responder: Child SA → inbound ESP SA installed before the outbound one.
+    pub inbound_only: HashMap<ChildSaId, SaId>,
+    /// What each installed Child SA is.
+    pub infos: HashMap<ChildSaId, ike::ChildSaInfo>,
+    /// ESP packets handed to the engine for sending.
+    pub esp_sent: u64,
+    /// Child SA rekeys and IKE SA rekeys seen (ChildSaEstablished with `replaces`,
+    /// IkeSaRekeyed).
+    pub child_rekeys: u64,
+    pub ike_rekeys: u64,
+    /// Child SAs that a rekey replaced.
+    pub replaced: std::collections::HashSet<ChildSaId>,
     /// Inner packets delivered by ESP.
     pub delivered: Vec<Vec<u8>>,
     pub esp_drops: Vec<esp::DropReason>,
@@ -99,10 +118,25 @@ impl Peer {
             config,
             events: Vec::new(),
             installed: HashMap::new(),
+            inbound_only: HashMap::new(),
+            infos: HashMap::new(),
+            esp_sent: 0,
+            child_rekeys: 0,
+            ike_rekeys: 0,
+            replaced: Default::default(),
             delivered: Vec::new(),
             esp_drops: Vec::new(),
             keepalives: 0,
         }
+    }
+
+    /// Name of the child installed first (the one `send_ip` uses).
+    pub fn default_child_name(&self) -> Option<String> {
+        self.installed
+            .keys()
+            .min_by_key(|c| c.0)
+            .and_then(|c| self.infos.get(c))
+            .map(|i| i.name.clone())
     }
 
     pub fn addr(&self, port: u16) -> SocketAddr {
@@ -155,6 +189,41 @@ impl Peer {
             .count()
     }
 
+    /// The Child SA this peer sends on for child `name`: the newest fully installed one.
+    pub fn outbound_child(&self, name: &str) -> Option<ChildSaId> {
+        self.installed
+            .keys()
+            .filter(|c| self.infos.get(c).is_some_and(|i| i.name == name))
+            .max_by_key(|c| c.0)
+            .copied()
+    }
+
+    /// The outbound SPI this peer uses for child `name`.
+    pub fn outbound_spi(&self, name: &str) -> Option<ipsec_core::Spi> {
+        self.outbound_child(name)
+            .and_then(|c| self.infos.get(&c))
+            .map(|i| i.outbound.spi)
+    }
+
+    /// Names of the installed children.
+    pub fn child_names(&self) -> std::collections::BTreeSet<String> {
+        self.installed
+            .keys()
+            .filter_map(|c| self.infos.get(c).map(|i| i.name.clone()))
+            .collect()
+    }
+
+    /// ESP drops by reason (the reason's variant name).
+    pub fn esp_drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for d in &self.esp_drops {
+            let k = format!("{d:?}");
+            let k = k.split('(').next().unwrap_or("").to_string();
+            *m.entry(k).or_insert(0) += 1;
+        }
+        m
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         match (self.ike.poll_timeout(), self.esp.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -188,6 +257,12 @@ pub struct Pair {
     pub seed: u64,
     pub nat: Option<Nat>,
     pub buf: Vec<u8>,
+    /// Both peers send one ESP packet at this interval (when they have a Child SA).
+    pub traffic: Option<Duration>,
+    next_traffic: Option<Instant>,
+    traffic_seq: u64,
+    /// Broken invariants seen (see the module docs).
+    pub violations: Vec<String>,
 }
 
 pub const A_IP: &str = "fd00::1";
@@ -228,6 +303,10 @@ impl Pair {
             seed,
             nat: None,
             buf: Vec::new(),
+            traffic: None,
+            next_traffic: None,
+            traffic_seq: 0,
+            violations: Vec::new(),
         }
     }
 
@@ -254,27 +333,69 @@ impl Pair {
         let now = self.now;
         let nat = self.nat;
         let mut out = Vec::new();
+        let mut violations = Vec::new();
+        // What the other peer sends on, per child name: an inbound SA we remove must not
+        // be one of those.
+        let other_out: std::collections::HashSet<ipsec_core::Spi> = {
+            let o = match side {
+                Side::A => &self.b,
+                Side::B => &self.a,
+            };
+            o.child_names()
+                .iter()
+                .filter_map(|n| o.outbound_spi(n))
+                .collect()
+        };
         {
             let p = self.peer(side);
+            let who = p.name;
             while let Some(e) = p.ike.poll_event() {
                 match &e {
-                    Event::ChildSaEstablished(c) => {
-                        let i = p
-                            .esp
-                            .install(now, c.inbound.clone())
-                            .expect("install inbound");
-                        let o = p
-                            .esp
-                            .install(now, c.outbound.clone())
-                            .expect("install outbound");
-                        p.installed.insert(c.id, (i, o));
+                    Event::ChildSaInboundReady { id, inbound, .. } => {
+                        match p.esp.install(now, (**inbound).clone()) {
+                            Ok(i) => {
+                                p.inbound_only.insert(*id, i);
+                            }
+                            Err(err) => violations.push(format!("{who}: install inbound {err:?}")),
+                        }
                     }
-                    Event::ChildSaDeleted { id, .. } => {
+                    Event::ChildSaEstablished(c) => {
+                        if let Some(r) = c.replaces {
+                            p.child_rekeys += 1;
+                            p.replaced.insert(r);
+                        }
+                        let i = match p.inbound_only.remove(&c.id) {
+                            Some(i) => Ok(i),
+                            None => p.esp.install(now, c.inbound.clone()),
+                        };
+                        let o = p.esp.install(now, c.outbound.clone());
+                        match (i, o) {
+                            (Ok(i), Ok(o)) => {
+                                p.installed.insert(c.id, (i, o));
+                                p.infos.insert(c.id, (**c).clone());
+                            }
+                            (i, o) => violations.push(format!("{who}: install {i:?} {o:?}")),
+                        }
+                    }
+                    Event::ChildSaDeleted {
+                        id, inbound_spi, ..
+                    } => {
+                        // Only a rekey must be hitless; a Delete stops traffic by design.
+                        if other_out.contains(inbound_spi) && p.replaced.contains(id) {
+                            violations.push(format!(
+                                "{who}: inbound SA {inbound_spi} removed while the peer sends on it"
+                            ));
+                        }
                         if let Some((i, o)) = p.installed.remove(id) {
                             p.esp.remove(i);
                             p.esp.remove(o);
                         }
+                        if let Some(i) = p.inbound_only.remove(id) {
+                            p.esp.remove(i);
+                        }
+                        p.infos.remove(id);
                     }
+                    Event::IkeSaRekeyed { .. } => p.ike_rekeys += 1,
                     _ => {}
                 }
                 p.events.push(e);
@@ -288,11 +409,18 @@ impl Pair {
                 });
             }
             while let Some(ev) = p.esp.poll_event() {
-                if let esp::EspEvent::HardLifetime { spi, .. } = ev {
-                    let _ = p.ike.handle_esp_event(now, spi, true);
+                match ev {
+                    esp::EspEvent::HardLifetime { spi, .. } => {
+                        let _ = p.ike.handle_esp_event(now, spi, true);
+                    }
+                    esp::EspEvent::SoftLifetime { spi, .. } => {
+                        let _ = p.ike.handle_esp_event(now, spi, false);
+                    }
+                    _ => {}
                 }
             }
         }
+        self.violations.extend(violations);
         for mut d in out {
             if let (Side::A, Some(n)) = (side, nat) {
                 let port = if d.src.port() == 500 {
@@ -359,21 +487,38 @@ impl Pair {
 
     /// One step; false when nothing is left to do.
     pub fn step(&mut self) -> bool {
+        self.step_until(None)
+    }
+
+    /// One step, never moving the clock past `limit`; false when nothing is left to do
+    /// before it.
+    pub fn step_until(&mut self, limit: Option<Instant>) -> bool {
         self.drain(Side::A);
         self.drain(Side::B);
         if let Some(d) = self.link.recv(self.now) {
             self.deliver(d);
             return true;
         }
+        if self.traffic.is_some() && self.next_traffic.is_none() {
+            self.next_traffic = Some(self.now);
+        }
+        if self.next_traffic.is_some_and(|t| t <= self.now) {
+            self.send_traffic();
+            return true;
+        }
         let next = [
             self.link.next_arrival(),
             self.a.next_deadline(),
             self.b.next_deadline(),
+            self.next_traffic,
         ]
         .into_iter()
         .flatten()
         .min();
         let Some(next) = next else { return false };
+        if limit.is_some_and(|l| next > l) {
+            return false;
+        }
         if next > self.now {
             self.now = next;
         }
@@ -409,16 +554,8 @@ impl Pair {
     /// Steps until `until` of virtual time has passed or nothing is left.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
-        while self.now < end {
-            let before = self.now;
-            if !self.step() {
-                break;
-            }
-            if self.now > end {
-                self.now = end.max(before);
-                break;
-            }
-        }
+        while self.step_until(Some(end)) {}
+        self.now = self.now.max(end);
         self.drain(Side::A);
         self.drain(Side::B);
     }
@@ -431,16 +568,46 @@ impl Pair {
             && !self.b.installed.is_empty()
     }
 
-    /// Sends an inner packet from `side` through its first installed outbound SA.
+    /// One packet each way on the default child, if installed (see `traffic`).
+    fn send_traffic(&mut self) {
+        let every = self.traffic.unwrap_or(Duration::from_secs(1));
+        self.next_traffic = Some(self.now + every);
+        self.traffic_seq += 1;
+        let n = self.traffic_seq;
+        for side in [Side::A, Side::B] {
+            let p = self.peer(side);
+            let Some(name) = p.default_child_name() else {
+                continue;
+            };
+            let pkt = match side {
+                Side::A => ipv6_udp("fd01::1", "fd02::1", 1000, 2000, &n.to_be_bytes()),
+                Side::B => ipv6_udp("fd02::1", "fd01::1", 2000, 1000, &n.to_be_bytes()),
+            };
+            if let Err(e) = self.send_ip_via(side, &name, &pkt) {
+                self.violations.push(format!("{side:?}: encapsulate {e:?}"));
+            }
+        }
+    }
+
+    /// Sends an inner packet from `side` on the newest installed Child SA of the child
+    /// that was installed first.
     pub fn send_ip(&mut self, side: Side, packet: &[u8]) -> Result<(), esp::EncapError> {
+        let name = self.peer(side).default_child_name().expect("a Child SA");
+        self.send_ip_via(side, &name, packet)
+    }
+
+    /// Sends an inner packet from `side` on the newest installed Child SA named `name`.
+    pub fn send_ip_via(
+        &mut self,
+        side: Side,
+        name: &str,
+        packet: &[u8],
+    ) -> Result<(), esp::EncapError> {
         let now = self.now;
         let nat = self.nat;
         let p = self.peer(side);
-        let (&_child, &(_, out)) = p
-            .installed
-            .iter()
-            .min_by_key(|(c, _)| c.0)
-            .expect("a Child SA");
+        let child = p.outbound_child(name).expect("a Child SA");
+        let (_, out) = p.installed[&child];
         let head = p.esp.headroom(out).unwrap();
         let tail = p.esp.tailroom(out, packet.len()).unwrap();
         let mut buf = vec![0u8; head + packet.len() + tail];
@@ -448,11 +615,8 @@ impl Pair {
         let range = p
             .esp
             .encapsulate(now, out, &mut buf, head..head + packet.len())?;
-        let child = p
-            .children()
-            .into_iter()
-            .find(|c| p.installed.get(&c.id).is_some_and(|x| x.1 == out))
-            .unwrap();
+        p.esp_sent += 1;
+        let child = p.infos[&child].clone();
         let (src, dst) = match child.outbound.encap {
             Some(e) => (
                 SocketAddr::new(child.outbound.local_addr, e.local_port),
@@ -471,7 +635,52 @@ impl Pair {
         if let (Side::A, Some(n)) = (side, nat) {
             d.src = SocketAddr::new(n.public, n.base_port + 1);
         }
-        self.link.send(now, d);
+        self.link.send_reliable(now, d);
+        Ok(())
+    }
+
+    /// ESP packets sent and delivered, both ways.
+    pub fn esp_totals(&self) -> (u64, u64) {
+        (
+            self.a.esp_sent + self.b.esp_sent,
+            (self.a.delivered.len() + self.b.delivered.len()) as u64,
+        )
+    }
+
+    /// Both peers agree on their Child SAs: every fully installed one has its mirror image
+    /// on the other side, nothing is half installed, and there is one Child SA per name.
+    pub fn converged(&self) -> Result<(), String> {
+        let pairs = |p: &Peer| -> std::collections::BTreeSet<(String, u32, u32)> {
+            p.installed
+                .keys()
+                .map(|c| {
+                    let i = &p.infos[c];
+                    (
+                        i.name.clone(),
+                        u32::from_be_bytes(i.inbound.spi.to_bytes()),
+                        u32::from_be_bytes(i.outbound.spi.to_bytes()),
+                    )
+                })
+                .collect()
+        };
+        let a = pairs(&self.a);
+        let b: std::collections::BTreeSet<_> = pairs(&self.b)
+            .into_iter()
+            .map(|(n, i, o)| (n, o, i))
+            .collect();
+        if a != b {
+            return Err(format!("A {a:?} / B (mirrored) {b:?}"));
+        }
+        if !self.a.inbound_only.is_empty() || !self.b.inbound_only.is_empty() {
+            return Err(format!(
+                "half-installed: A {:?} B {:?}",
+                self.a.inbound_only.keys().collect::<Vec<_>>(),
+                self.b.inbound_only.keys().collect::<Vec<_>>()
+            ));
+        }
+        if a.len() != self.a.child_names().len() {
+            return Err(format!("more than one Child SA for a name: {a:?}"));
+        }
         Ok(())
     }
 }
