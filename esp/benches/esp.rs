@@ -1,5 +1,5 @@
 //! ESP engine throughput against the raw provider AEAD, in one process run
-//! (perf-anchors §3(d)): `cargo bench -p esp`.
+//! (perf-anchors §3(d)): `cargo bench -p esp [--features aws-lc] [-- FILTER…]`.
 //!
 //! * raw seal: `AeadKey::seal_in_place` over a buffer as long as the ESP payload
 //!   (inner + padding + trailer), 8-octet AAD, fresh nonce per call;
@@ -11,8 +11,11 @@
 //! The pristine inputs of both open sides come from a pool of about 256 KiB, so that the
 //! figures measure the packet path rather than DRAM bandwidth.
 //!
-//! Each figure is the median of `REPS` repetitions of a batch of packets, raw and engine runs
-//! interleaved so drift hits both alike. Ratios are engine throughput ÷ raw throughput.
+//! The four loops are interleaved in rounds of one pool's worth of packets (16 to 256), each
+//! round timed on its own: a round is far shorter than a scheduler time slice, so on a busy
+//! machine most rounds run undisturbed, and the median over all rounds ignores the others.
+//! Figures are those medians (ns per packet, GB/s of inner packet); each ratio is the median
+//! over rounds of raw time ÷ engine time in the same round, so drift hits both alike.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -22,24 +25,25 @@ use esp::{Direction, EspEngine, EspSaParams, EspTransform, Lifetime, Mode};
 use ipsec_core::crypto::{AeadAlgorithm, AeadKey};
 use ipsec_core::{CryptoProvider, RustCrypto, Spi, TrafficSelector};
 
-const REPS: usize = 15;
-/// Packets per repetition: 8192, fewer for jumbo packets (same order of octets).
-/// `ESP_BENCH_BATCH` overrides it (e.g. small batches under a profiler).
-fn batch(size: usize) -> usize {
-    match std::env::var("ESP_BENCH_BATCH")
+/// Packets per row: 8192 × 32, fewer for jumbo packets (same order of octets).
+/// `ESP_BENCH_PACKETS` overrides it (e.g. fewer under a profiler).
+fn packet_count(size: usize) -> usize {
+    match std::env::var("ESP_BENCH_PACKETS")
         .ok()
         .and_then(|v| v.parse().ok())
     {
         Some(n) => n,
-        None if size > 2048 => 2048,
-        None => 8192,
+        None if size > 2048 => 2048 * 32,
+        None => 8192 * 32,
     }
 }
 
-/// Pristine input packets kept for the open side: about 256 KiB of them (at most 256).
+/// Pristine input packets kept for the open side, and packets per round: about 256 KiB of
+/// them (16 to 256).
 fn pool(size: usize) -> usize {
     ((256 << 10) / size).clamp(16, 256)
 }
+
 const SPI: u32 = 0x1000_0001;
 
 fn params(alg: AeadAlgorithm, keymat: &[u8], direction: Direction) -> EspSaParams {
@@ -75,24 +79,27 @@ fn inner_packet(len: usize) -> Vec<u8> {
     p
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn ns_per_pkt(d: Duration, batch: usize) -> f64 {
-    d.as_nanos() as f64 / batch as f64
+fn per_packet(d: Duration, n: usize) -> f64 {
+    d.as_nanos() as f64 / n as f64
 }
 
 struct Row {
     provider: &'static str,
     alg: &'static str,
     size: usize,
-    batch: usize,
-    seal: Duration,
-    encap: Duration,
-    open: Duration,
-    decap: Duration,
+    /// Median ns per packet.
+    seal: f64,
+    encap: f64,
+    open: f64,
+    decap: f64,
+    /// Median per-round raw ÷ engine time.
+    encap_ratio: f64,
+    decap_ratio: f64,
 }
 
 fn bench<P: CryptoProvider>(
@@ -102,11 +109,6 @@ fn bench<P: CryptoProvider>(
     name: &'static str,
     size: usize,
 ) -> Row {
-    let batch = batch(size);
-    let reps = std::env::var("ESP_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(REPS);
     let keymat: Vec<u8> = (0..alg.keymat_len() as u8).collect();
     let raw = provider.aead(alg, &keymat[..alg.key_len()]).unwrap();
     let inner = inner_packet(size);
@@ -143,15 +145,18 @@ fn bench<P: CryptoProvider>(
     }
     let pkt_len = packets[0].len();
 
-    let (mut seal_t, mut encap_t, mut open_t, mut decap_t) = (vec![], vec![], vec![], vec![]);
+    let mut t = [vec![], vec![], vec![], vec![]];
+    let (mut encap_ratio, mut decap_ratio) = (vec![], vec![]);
     let mut seal_buf = vec![0x5au8; esp_payload];
     let mut open_buf = vec![0u8; esp_payload];
     let mut rx_buf = vec![0u8; pkt_len];
     let mut nonce_ctr = 0u64;
-    for _ in 0..reps {
+    let rounds = packet_count(size).div_ceil(pool);
+    // One untimed warm-up round, then the measured ones.
+    for round in 0..=rounds {
         // Raw seal.
-        let t = Instant::now();
-        for _ in 0..batch {
+        let t0 = Instant::now();
+        for _ in 0..pool {
             nonce_ctr += 1;
             let mut nonce = [0u8; 12];
             nonce[4..].copy_from_slice(&nonce_ctr.to_be_bytes());
@@ -160,59 +165,61 @@ fn bench<P: CryptoProvider>(
                 .unwrap();
             black_box(&tag);
         }
-        seal_t.push(t.elapsed());
+        let seal = t0.elapsed();
 
         // Encapsulate (with the copy of the inner packet into place).
-        let t = Instant::now();
-        for _ in 0..batch {
+        let t0 = Instant::now();
+        for _ in 0..pool {
             buf[head..head + size].copy_from_slice(&inner);
             let r = tx
                 .encapsulate(now, out, &mut buf, head..head + size)
                 .unwrap();
             black_box(r);
         }
-        encap_t.push(t.elapsed());
+        let encap = t0.elapsed();
 
-        // Raw open of a copy, and decapsulation of a copy, in rounds over the pool; each
-        // decapsulation round gets a fresh inbound SA (installed untimed) so that every
-        // packet is new to its replay window.
-        let (mut open_d, mut decap_d) = (Duration::ZERO, Duration::ZERO);
-        let mut done = 0;
-        while done < batch {
-            let n = pool.min(batch - done);
-            let t = Instant::now();
-            for (ct, tag, nonce) in &raw_cts[..n] {
-                open_buf.copy_from_slice(ct);
-                raw.open_in_place(nonce, &[1; 8], &mut open_buf, tag)
-                    .unwrap();
-                black_box(&open_buf);
-            }
-            open_d += t.elapsed();
-
-            let mut rx = EspEngine::new(provider.clone());
-            rx.install(now, params(alg, &keymat, Direction::Inbound))
+        // Raw open of a copy.
+        let t0 = Instant::now();
+        for (ct, tag, nonce) in &raw_cts {
+            open_buf.copy_from_slice(ct);
+            raw.open_in_place(nonce, &[1; 8], &mut open_buf, tag)
                 .unwrap();
-            let t = Instant::now();
-            for p in &packets[..n] {
-                rx_buf.copy_from_slice(p);
-                let d = rx.decapsulate(now, &mut rx_buf).unwrap();
-                black_box(d);
-            }
-            decap_d += t.elapsed();
-            done += n;
+            black_box(&open_buf);
         }
-        open_t.push(open_d);
-        decap_t.push(decap_d);
+        let open = t0.elapsed();
+
+        // Decapsulate a copy, with a fresh inbound SA (installed untimed) so that every
+        // packet is new to the replay window.
+        let mut rx = EspEngine::new(provider.clone());
+        rx.install(now, params(alg, &keymat, Direction::Inbound))
+            .unwrap();
+        let t0 = Instant::now();
+        for p in &packets {
+            rx_buf.copy_from_slice(p);
+            let d = rx.decapsulate(now, &mut rx_buf).unwrap();
+            black_box(d);
+        }
+        let decap = t0.elapsed();
+
+        if round > 0 {
+            for (v, d) in t.iter_mut().zip([seal, encap, open, decap]) {
+                v.push(per_packet(d, pool));
+            }
+            encap_ratio.push(seal.as_secs_f64() / encap.as_secs_f64());
+            decap_ratio.push(open.as_secs_f64() / decap.as_secs_f64());
+        }
     }
+    let [seal, encap, open, decap] = t.map(median);
     Row {
         provider: provider_name,
         alg: name,
         size,
-        batch,
-        seal: median(seal_t),
-        encap: median(encap_t),
-        open: median(open_t),
-        decap: median(decap_t),
+        seal,
+        encap,
+        open,
+        decap,
+        encap_ratio: median(encap_ratio),
+        decap_ratio: median(decap_ratio),
     }
 }
 
@@ -256,30 +263,25 @@ fn main() {
         }
     }
     println!(
-        "ESP engine vs raw AEAD of the same provider, median of {REPS} x 8192 packets (2048 at 9000 B), ns/packet (GB/s of inner payload)"
+        "ESP engine vs raw AEAD of the same provider: medians over rounds, ns/packet (GB/s of inner packet)"
     );
     println!(
-        "| provider | suite | inner B | raw seal | encap | encap/raw | raw open+copy | decap | decap/raw |"
+        "| provider | suite | inner B | raw seal | encap | encap/raw | raw open+copy | decap+copy | decap/raw |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
-        let ns = |d: Duration| ns_per_pkt(d, r.batch);
-        let gbps = |d: Duration| r.size as f64 / ns(d);
+        let cell = |ns: f64| format!("{ns:.0} ({:.2})", r.size as f64 / ns);
         println!(
-            "| {} | {} | {} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.2} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {:.2} |",
             r.provider,
             r.alg,
             r.size,
-            ns(r.seal),
-            gbps(r.seal),
-            ns(r.encap),
-            gbps(r.encap),
-            r.seal.as_secs_f64() / r.encap.as_secs_f64(),
-            ns(r.open),
-            gbps(r.open),
-            ns(r.decap),
-            gbps(r.decap),
-            r.open.as_secs_f64() / r.decap.as_secs_f64(),
+            cell(r.seal),
+            cell(r.encap),
+            r.encap_ratio,
+            cell(r.open),
+            cell(r.decap),
+            r.decap_ratio,
         );
     }
 }
