@@ -200,7 +200,7 @@ remote_ts = ["$3/128"]
 CONF
 }
 
-# ipsr_ike_conf FILE INNER_LOCAL INNER_REMOTE OUTER_LOCAL OUTER_REMOTE START_ACTION PSK
+# ipsr_ike_conf FILE INNER_LOCAL INNER_REMOTE OUTER_LOCAL OUTER_REMOTE START_ACTION PSK [REKEY_TIME]
 ipsr_ike_conf() {
   cat >"$1" <<CONF
 [tun]
@@ -228,6 +228,8 @@ remote_ts = ["$3/128"]
 esp_proposals = ["aes256gcm16"]
 mode = "tunnel"
 start_action = "$6"
+rekey_time = "${8:-1h}"
+life_time = "${9:-66m}"
 
 [secrets.ike-1]
 id = ["$4", "$5"]
