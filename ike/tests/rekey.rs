@@ -42,7 +42,12 @@ fn only_child(p: &Peer) -> ChildSaId {
 
 /// Settles (all retransmissions done), then checks every invariant.
 fn settle_and_check(p: &mut Pair, what: &str) {
-    p.run_for(Duration::from_secs(400));
+    // Dense traffic while the exchanges (and a first retransmission) run, sparse after.
+    let tick = p.traffic;
+    p.run_for(Duration::from_secs(10));
+    p.traffic = tick.map(|_| Duration::from_secs(5));
+    p.run_for(Duration::from_secs(390));
+    p.traffic = tick;
     assert!(p.violations.is_empty(), "{what}: {:?}", p.violations);
     if let Err(e) = p.converged() {
         panic!("{what} (seed {}): not converged: {e}", p.seed);
@@ -238,7 +243,12 @@ fn delete_against_rekey_from_the_other_side() {
         let (ca, cb) = (only_child(&p.a), only_child(&p.b));
         p.b.ike.rekey_child_sa(p.now, cb).unwrap();
         p.run_for(Duration::from_millis(15 * (variant % 3)));
-        let _ = p.a.ike.delete_child_sa(p.now, ca);
+        if p.a.ike.delete_child_sa(p.now, ca).is_err() {
+            // Too late: the rekey is done, the replacement is what to delete.
+            let now = p.now;
+            let c = only_child(&p.a);
+            p.a.ike.delete_child_sa(now, c).unwrap();
+        }
         settle_and_check(&mut p, &format!("variant {variant}"));
         assert!(
             p.a.installed.is_empty(),
@@ -479,15 +489,12 @@ fn soft_lifetimes_rekey_with_jitter_and_hard_lifetimes_delete() {
     p.drive_until(100, Pair::established);
     p.traffic = Some(TICK);
     p.run_for(Duration::from_secs(3600));
-    settle_and_check(&mut p, "an hour of lifetimes");
-    // 60 s less 0–10 % jitter: between 60 and 67 rekeys in an hour (either side starts).
+    // 60 s less 0–10 % jitter (the earlier of the two peers' timers): 60 to 67 rekeys in
+    // an hour; 300 s likewise for the IKE SA.
     let rekeys = p.a.child_rekeys;
-    assert!((55..=70).contains(&rekeys), "{rekeys} Child SA rekeys");
-    assert!(
-        (11..=14).contains(&p.a.ike_rekeys),
-        "{} IKE SA rekeys",
-        p.a.ike_rekeys
-    );
+    assert!((59..=67).contains(&rekeys), "{rekeys} Child SA rekeys");
+    assert!((12..=13).contains(&p.a.ike_rekeys), "{} IKE SA rekeys", p.a.ike_rekeys);
+    settle_and_check(&mut p, "an hour of lifetimes");
     // Both sides started some (jitter): responder-side events show up on both.
     let inbound_first = |p: &Peer| {
         p.events
@@ -540,3 +547,5 @@ fn esp_soft_limit_rekeys_and_hard_limit_deletes() {
         Err(ike::CommandError::UnknownChildSa)
     );
 }
+
+

@@ -334,6 +334,7 @@ impl Pair {
         let nat = self.nat;
         let mut out = Vec::new();
         let mut violations = Vec::new();
+        let mut removed = Vec::new();
         // What the other peer sends on, per child name: an inbound SA we remove must not
         // be one of those.
         let other_out: std::collections::HashSet<ipsec_core::Spi> = {
@@ -380,11 +381,12 @@ impl Pair {
                     Event::ChildSaDeleted {
                         id, inbound_spi, ..
                     } => {
-                        // Only a rekey must be hitless; a Delete stops traffic by design.
+                        // Only a rekey must be hitless (a Delete stops traffic by design):
+                        // checked below if a replacement is left.
                         if other_out.contains(inbound_spi) && p.replaced.contains(id) {
-                            violations.push(format!(
-                                "{who}: inbound SA {inbound_spi} removed while the peer sends on it"
-                            ));
+                            if let Some(i) = p.infos.get(id) {
+                                removed.push((i.name.clone(), *inbound_spi));
+                            }
                         }
                         if let Some((i, o)) = p.installed.remove(id) {
                             p.esp.remove(i);
@@ -399,6 +401,13 @@ impl Pair {
                     _ => {}
                 }
                 p.events.push(e);
+            }
+            for (name, spi) in removed {
+                if p.outbound_child(&name).is_some() {
+                    violations.push(format!(
+                        "{who}: inbound SA {spi} removed while the peer sends on it"
+                    ));
+                }
             }
             let mut buf = Vec::new();
             while let Some(t) = p.ike.poll_transmit(now, &mut buf) {
@@ -570,7 +579,10 @@ impl Pair {
 
     /// One packet each way on the default child, if installed (see `traffic`).
     fn send_traffic(&mut self) {
-        let every = self.traffic.unwrap_or(Duration::from_secs(1));
+        let Some(every) = self.traffic else {
+            self.next_traffic = None;
+            return;
+        };
         self.next_traffic = Some(self.now + every);
         self.traffic_seq += 1;
         let n = self.traffic_seq;
