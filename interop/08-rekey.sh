@@ -37,6 +37,9 @@ run_case() {
   [ "$rekeys" -ge 2 ] || fail "expected at least 2 rekeys in 40 s, saw $rekeys ($who)"
   sw_list "$NS_B" | grep -E 'INSTALLED|in |out ' | head -n 6
   ipsr_stop "$pid" || fail "ipsec-peer exited with status $?"
+  # Our ESP engine dropped nothing (an unknown SPI would mean a rekey lost packets).
+  tail -n 1 "$log" | grep -o 'esp_drop=[0-9]* esp_unattributed=[0-9]*'
+  tail -n 1 "$log" | grep -q 'esp_drop=0 esp_unattributed=0' || fail "ESP drops during rekeys ($who)"
 }
 
 [ "${ONLY:-}" = ipsec-peer ] || run_case strongswan

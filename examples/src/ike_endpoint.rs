@@ -263,6 +263,10 @@ impl ControlPlane for Ike {
                         outbound: Box::new(info.outbound),
                     });
                 }
+                Event::ChildSaInboundReady { name, inbound, .. } => {
+                    tracing::info!(child = %name, spi = %inbound.spi, "rekeyed Child SA: inbound ready");
+                    return Some(IkeEvent::ChildSaInboundReady { name, inbound });
+                }
                 Event::ChildSaDeleted {
                     inbound_spi,
                     outbound_spi,

@@ -61,6 +61,14 @@ pub enum IkeEvent {
         /// Our outbound SA.
         outbound: Box<EspSaParams>,
     },
+    /// Rekey responder: the inbound SA of a Child SA that replaces another; install it now,
+    /// keep sending on the old Child SA until `ChildSaEstablished` for the new one.
+    ChildSaInboundReady {
+        /// Child name.
+        name: String,
+        /// Our new inbound SA.
+        inbound: Box<EspSaParams>,
+    },
     /// A Child SA is gone: remove both directions.
     ChildSaDeleted {
         /// Our inbound SPI.

@@ -503,14 +503,24 @@ impl<C: ControlPlane> Peer<C> {
                 inbound,
                 outbound,
             } => {
-                // Inbound first: the peer may use it as soon as it sees our response.
+                // Inbound first: the peer may use it as soon as it sees our response. After
+                // a rekey we answered, it is already in (ChildSaInboundReady).
                 let label_in = format!("{name}/in");
                 let label_out = format!("{name}/out");
-                if let Err(e) = self.install_sa(io, now, *inbound, &label_in) {
+                let have_inbound = self
+                    .sas
+                    .iter()
+                    .any(|s| s.dir == Direction::Inbound && s.spi == inbound.spi);
+                if !have_inbound && let Err(e) = self.install_sa(io, now, *inbound, &label_in) {
                     tracing::error!(error = %format!("{e:#}"), "inbound SA not installed");
                 }
                 if let Err(e) = self.install_sa(io, now, *outbound, &label_out) {
                     tracing::error!(error = %format!("{e:#}"), "outbound SA not installed");
+                }
+            }
+            IkeEvent::ChildSaInboundReady { name, inbound } => {
+                if let Err(e) = self.install_sa(io, now, *inbound, &format!("{name}/in")) {
+                    tracing::error!(error = %format!("{e:#}"), "inbound SA not installed");
                 }
             }
             IkeEvent::ChildSaDeleted {
