@@ -28,6 +28,8 @@ use crate::error::InstallError;
 pub(crate) const ESP_HDR_LEN: usize = 8;
 /// Largest ICV any transform here produces (HMAC-SHA2-512-256).
 const MAX_ICV_LEN: usize = 32;
+/// Length of the IV of the AEAD transforms: the 64-bit sequence number (RFC 4106 §3.1).
+const AEAD_IV_LEN: usize = 8;
 
 /// An SA's keys, bound once by the provider.
 pub(crate) enum Cipher<P: CryptoProvider> {
@@ -81,7 +83,7 @@ impl<P: CryptoProvider> Cipher<P> {
     #[inline]
     pub(crate) fn iv_len(&self) -> usize {
         match self {
-            Self::Aead { .. } => 8,
+            Self::Aead { .. } => AEAD_IV_LEN,
             Self::CbcHmac { .. } => AES_BLOCK_LEN,
         }
     }
@@ -124,28 +126,35 @@ impl<P: CryptoProvider> Cipher<P> {
         esn: bool,
         iv: Option<&[u8]>,
     ) -> Result<(), CryptoError> {
-        let iv_len = self.iv_len();
-        let icv_len = self.icv_len();
-        if esp.len() < ESP_HDR_LEN + iv_len + icv_len || iv.is_some_and(|v| v.len() != iv_len) {
-            return Err(CryptoError::InvalidLength);
-        }
-        let icv_at = esp.len() - icv_len;
         match self {
             Self::Aead { key, salt } => {
-                let (head, rest) = esp.split_at_mut(ESP_HDR_LEN + 8);
+                if esp.len() < ESP_HDR_LEN + AEAD_IV_LEN + AEAD_TAG_LEN
+                    || iv.is_some_and(|v| v.len() != AEAD_IV_LEN)
+                {
+                    return Err(CryptoError::InvalidLength);
+                }
+                let (head, rest) = esp.split_at_mut(ESP_HDR_LEN + AEAD_IV_LEN);
                 match iv {
                     Some(v) => head[ESP_HDR_LEN..].copy_from_slice(v),
                     None => head[ESP_HDR_LEN..].copy_from_slice(&seq.to_be_bytes()),
                 }
                 let nonce = nonce(salt, &head[ESP_HDR_LEN..]);
                 let (aad, aad_len) = aead_aad(&head[..ESP_HDR_LEN], seq, esn);
-                let (ct, icv) = rest.split_at_mut(icv_at - ESP_HDR_LEN - 8);
-                let mut tag = [0u8; AEAD_TAG_LEN];
-                key.seal_in_place(&nonce, &aad[..aad_len], ct, &mut tag)?;
-                icv.copy_from_slice(&tag);
-                Ok(())
+                let (ct, icv) = rest
+                    .split_last_chunk_mut::<AEAD_TAG_LEN>()
+                    .ok_or(CryptoError::InvalidLength)?;
+                key.seal_in_place(&nonce, &aad[..aad_len], ct, icv)
             }
-            Self::CbcHmac { cbc, mac, .. } => {
+            Self::CbcHmac {
+                cbc, mac, icv_len, ..
+            } => {
+                let icv_len = *icv_len;
+                if esp.len() < ESP_HDR_LEN + AES_BLOCK_LEN + icv_len
+                    || iv.is_some_and(|v| v.len() != AES_BLOCK_LEN)
+                {
+                    return Err(CryptoError::InvalidLength);
+                }
+                let icv_at = esp.len() - icv_len;
                 let mut ivb = [0u8; AES_BLOCK_LEN];
                 match iv {
                     Some(v) => ivb.copy_from_slice(v),
@@ -176,23 +185,28 @@ impl<P: CryptoProvider> Cipher<P> {
     /// `ESP_HDR_LEN + iv_len + min_ct_len + icv_len`.
     #[inline]
     pub(crate) fn open(&self, esp: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
-        let iv_len = self.iv_len();
-        let icv_len = self.icv_len();
-        if esp.len() < ESP_HDR_LEN + iv_len + self.min_ct_len() + icv_len {
-            return Err(CryptoError::InvalidLength);
-        }
-        let icv_at = esp.len() - icv_len;
         match self {
             Self::Aead { key, salt } => {
-                let (head, rest) = esp.split_at_mut(ESP_HDR_LEN + 8);
+                // Header, IV, pad length and next header, ICV.
+                if esp.len() < ESP_HDR_LEN + AEAD_IV_LEN + 2 + AEAD_TAG_LEN {
+                    return Err(CryptoError::InvalidLength);
+                }
+                let (head, rest) = esp.split_at_mut(ESP_HDR_LEN + AEAD_IV_LEN);
                 let nonce = nonce(salt, &head[ESP_HDR_LEN..]);
                 let (aad, aad_len) = aead_aad(&head[..ESP_HDR_LEN], seq, esn);
-                let (ct, icv) = rest.split_at_mut(icv_at - ESP_HDR_LEN - 8);
-                let mut tag = [0u8; AEAD_TAG_LEN];
-                tag.copy_from_slice(icv);
-                key.open_in_place(&nonce, &aad[..aad_len], ct, &tag)
+                let (ct, icv) = rest
+                    .split_last_chunk_mut::<AEAD_TAG_LEN>()
+                    .ok_or(CryptoError::InvalidLength)?;
+                key.open_in_place(&nonce, &aad[..aad_len], ct, icv)
             }
-            Self::CbcHmac { cbc, mac, .. } => {
+            Self::CbcHmac {
+                cbc, mac, icv_len, ..
+            } => {
+                let icv_len = *icv_len;
+                if esp.len() < ESP_HDR_LEN + AES_BLOCK_LEN + AES_BLOCK_LEN + icv_len {
+                    return Err(CryptoError::InvalidLength);
+                }
+                let icv_at = esp.len() - icv_len;
                 let ct_at = ESP_HDR_LEN + AES_BLOCK_LEN;
                 if !(icv_at - ct_at).is_multiple_of(AES_BLOCK_LEN) {
                     return Err(CryptoError::InvalidLength);

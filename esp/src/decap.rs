@@ -28,7 +28,7 @@ use std::time::Instant;
 use ipsec_core::natt::{UdpPayload, classify_udp_4500};
 use ipsec_core::replay::ReplayError;
 use ipsec_core::sa::Mode;
-use ipsec_core::{CryptoError, CryptoProvider, Spi, TrafficSelector};
+use ipsec_core::{CryptoError, CryptoProvider, Spi};
 
 use crate::cipher::ESP_HDR_LEN;
 use crate::engine::{Decapsulated, EspEngine, raise};
@@ -37,7 +37,7 @@ use crate::packet::{
     IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_NONE, IPPROTO_UDP, IPV6_HDR_LEN, UDP_HDR_LEN,
     be16, ipv4_checksum, parse_ipv4, parse_ipv6, put16, selectors, upper_ports,
 };
-use crate::sad::Sa;
+use crate::sad::{Sa, Selector, addr_num};
 
 /// The outer IP header of a packet given to [`EspEngine::decapsulate_ip`].
 #[derive(Debug, Clone, Copy)]
@@ -51,9 +51,11 @@ struct Outer {
     dst: IpAddr,
 }
 
+/// Does any of `ts` match a packet with this address (family `v6`, value from
+/// [`addr_num`]), protocol and port?
 #[inline]
-fn selectors_match(ts: &[TrafficSelector], addr: IpAddr, proto: u8, port: Option<u16>) -> bool {
-    ts.iter().any(|t| t.matches(addr, proto, port))
+fn selectors_match(ts: &[Selector], v6: bool, addr: u128, proto: u8, port: Option<u16>) -> bool {
+    ts.iter().any(|t| t.matches(v6, addr, proto, port))
 }
 
 impl<P: CryptoProvider> EspEngine<P> {
@@ -153,12 +155,9 @@ impl<P: CryptoProvider> EspEngine<P> {
             Some(b) if end >= at + ESP_HDR_LEN => Spi(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
             _ => return Err(self.engine_drop(DropReason::Truncated)),
         };
-        let Some(id) = self.sad.lookup(spi) else {
-            return Err(self.engine_drop(DropReason::UnknownSpi(spi)));
-        };
         let events = &mut self.events;
-        let Some(sa) = self.sad.get_mut(id) else {
-            return Err(DropReason::UnknownSpi(spi));
+        let Some((id, sa)) = self.sad.lookup_mut(spi) else {
+            return Err(self.engine_drop(DropReason::UnknownSpi(spi)));
         };
         let c = sa.lifetime.check(now, sa.stats.packets, sa.stats.bytes);
         raise(events, id, spi, c);
@@ -204,10 +203,10 @@ fn decap_sa<P: CryptoProvider>(
     end: usize,
     outer: Option<Outer>,
 ) -> Result<(u64, u8, Range<usize>, usize), DropReason> {
-    let iv_len = sa.cipher.iv_len();
-    let icv_len = sa.cipher.icv_len();
+    let iv_len = sa.layout.iv_len;
+    let icv_len = sa.layout.icv_len;
     let esp = buf.get_mut(at..end).ok_or(DropReason::Truncated)?;
-    if esp.len() < ESP_HDR_LEN + iv_len + sa.cipher.min_ct_len() + icv_len {
+    if esp.len() < sa.layout.min_esp_len {
         return Err(DropReason::Truncated);
     }
     let lo = u32::from_be_bytes([esp[4], esp[5], esp[6], esp[7]]);
@@ -258,8 +257,8 @@ fn decap_sa<P: CryptoProvider>(
                 return Err(DropReason::BadInnerPacket);
             }
             let s = selectors(inner).ok_or(DropReason::BadInnerPacket)?;
-            if !selectors_match(&sa.ts_remote, s.src, s.proto, s.src_port)
-                || !selectors_match(&sa.ts_local, s.dst, s.proto, s.dst_port)
+            if !selectors_match(&sa.ts_remote, s.v6, s.src, s.proto, s.src_port)
+                || !selectors_match(&sa.ts_local, s.v6, s.dst, s.proto, s.dst_port)
             {
                 return Err(DropReason::TsMismatch);
             }
@@ -273,8 +272,9 @@ fn decap_sa<P: CryptoProvider>(
                 return Ok((seq, next_header, data, n));
             };
             let (sp, dp) = upper_ports(next_header, &buf[data.clone()]);
-            if !selectors_match(&sa.ts_remote, o.src, next_header, sp)
-                || !selectors_match(&sa.ts_local, o.dst, next_header, dp)
+            let v6 = !o.v4;
+            if !selectors_match(&sa.ts_remote, v6, addr_num(o.src), next_header, sp)
+                || !selectors_match(&sa.ts_local, v6, addr_num(o.dst), next_header, dp)
             {
                 return Err(DropReason::TsMismatch);
             }

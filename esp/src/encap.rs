@@ -23,8 +23,7 @@ use std::time::Instant;
 use ipsec_core::sa::{Direction, Mode};
 use ipsec_core::{CryptoProvider, Spi};
 
-use crate::cipher::ESP_HDR_LEN;
-use crate::engine::{EspEngine, Output, SEQ_WARN_MARGIN, raise};
+use crate::engine::{EspEngine, Output, raise};
 use crate::error::EncapError;
 use crate::event::EspEvent;
 use crate::packet::{
@@ -34,51 +33,21 @@ use crate::packet::{
 use crate::sad::{Sa, SaId};
 
 /// Padding octets for `len` octets of payload so that payload ‖ padding ‖ pad length ‖
-/// next header is a multiple of `align`.
+/// next header is a multiple of `align_mask + 1` (a power of two).
 #[inline]
-fn pad_len(len: usize, align: usize) -> usize {
-    (align - (len + 2) % align) % align
-}
-
-struct Sizes {
-    /// Octets written before the payload (outer headers, UDP, ESP header, IV).
-    head: usize,
-    outer_ip: usize,
-    udp: usize,
+fn pad_len(len: usize, align_mask: usize) -> usize {
+    (len + 2).wrapping_neg() & align_mask
 }
 
 impl<P: CryptoProvider> Sa<P> {
-    fn sizes(&self, output: Output) -> Sizes {
-        let udp = if output == Output::Ip && self.encap.is_some() {
-            UDP_HDR_LEN
-        } else {
-            0
-        };
-        let outer_ip = match (self.mode, output) {
-            (Mode::Tunnel, Output::Ip) => {
-                if self.remote_addr.is_ipv4() {
-                    IPV4_HDR_LEN
-                } else {
-                    IPV6_HDR_LEN
-                }
-            }
-            _ => 0,
-        };
-        Sizes {
-            head: outer_ip + udp + ESP_HDR_LEN + self.cipher.iv_len(),
-            outer_ip,
-            udp,
-        }
-    }
-
     fn tail(&self, len: usize) -> usize {
-        let align = self.cipher.align();
+        let l = &self.layout;
         let pad = match self.mode {
-            Mode::Tunnel => pad_len(len, align),
+            Mode::Tunnel => pad_len(len, l.align_mask),
             // The upper-layer length is not known before parsing: the worst case.
-            Mode::Transport => align - 1,
+            Mode::Transport => l.align_mask,
         };
-        pad + 2 + self.cipher.icv_len()
+        pad + 2 + l.icv_len
     }
 
     /// Takes the next sequence number (RFC 4303 §3.3.3), raising the warning and exhaustion
@@ -89,7 +58,7 @@ impl<P: CryptoProvider> Sa<P> {
         id: SaId,
         events: &mut std::collections::VecDeque<EspEvent>,
     ) -> Option<u64> {
-        let max = self.max_seq();
+        let max = self.layout.max_seq;
         if self.last_seq >= max {
             if !self.seq_exhausted {
                 self.seq_exhausted = true;
@@ -102,7 +71,7 @@ impl<P: CryptoProvider> Sa<P> {
             return None;
         }
         self.last_seq += 1;
-        if !self.seq_warned && self.last_seq >= max - SEQ_WARN_MARGIN {
+        if !self.seq_warned && self.last_seq >= self.layout.warn_seq {
             self.seq_warned = true;
             events.push_back(EspEvent::SeqNearExhaustion {
                 sa: id,
@@ -137,7 +106,7 @@ fn seal_esp<P: CryptoProvider>(
     }
     tr[pad] = pad as u8;
     tr[pad + 1] = next_header;
-    let esp_end = payload_end + pad + 2 + sa.cipher.icv_len();
+    let esp_end = payload_end + pad + 2 + sa.layout.icv_len;
     buf[esp_start..esp_start + 4].copy_from_slice(&sa.spi.to_bytes());
     buf[esp_start + 4..esp_start + 8].copy_from_slice(&(seq as u32).to_be_bytes());
     sa.cipher
@@ -171,8 +140,7 @@ impl<P: CryptoProvider> EspEngine<P> {
     /// Octets the engine writes before the payload of `sa` (see [`Output`]); place the
     /// inner packet at this offset or later. `None` for an unknown SA.
     pub fn headroom(&self, sa: SaId) -> Option<usize> {
-        let s = self.sad.get(sa)?;
-        Some(s.sizes(self.config.output).head)
+        Some(self.sad.get(sa)?.layout.head)
     }
 
     /// Octets the engine writes after a payload of `len` octets: padding, pad length, next
@@ -186,7 +154,7 @@ impl<P: CryptoProvider> EspEngine<P> {
     /// [`EspEngine::tailroom`].
     pub fn overhead(&self, sa: SaId, len: usize) -> Option<usize> {
         let s = self.sad.get(sa)?;
-        Some(s.sizes(self.config.output).head + s.tail(len))
+        Some(s.layout.head + s.tail(len))
     }
 
     /// Encapsulates the packet at `buf[payload]` with outbound SA `sa`, in place, and
@@ -271,9 +239,9 @@ fn encap_tunnel<P: CryptoProvider>(
         (Some(6), Some(&b1)) => (IPPROTO_IPV6, (inner[0] << 4) | (b1 >> 4)),
         _ => return Err(EncapError::BadInnerPacket),
     };
-    let sizes = sa.sizes(output);
-    let pad = pad_len(len, sa.cipher.align());
-    let tail = pad + 2 + sa.cipher.icv_len();
+    let sizes = sa.layout;
+    let pad = pad_len(len, sizes.align_mask);
+    let tail = pad + 2 + sizes.icv_len;
     if payload.start < sizes.head || buf.len() - payload.end < tail {
         return Err(EncapError::BufferTooSmall {
             needed: sizes.head + len + tail,
@@ -382,10 +350,10 @@ fn encap_transport<P: CryptoProvider>(
         _ => return Err(EncapError::BadInnerPacket),
     };
     let upper_len = len - hdr_len;
-    let sizes = sa.sizes(output);
+    let sizes = sa.layout;
     let ins = sizes.head;
-    let pad = pad_len(upper_len, sa.cipher.align());
-    let tail = pad + 2 + sa.cipher.icv_len();
+    let pad = pad_len(upper_len, sizes.align_mask);
+    let tail = pad + 2 + sizes.icv_len;
     if payload.start < ins || buf.len() - payload.end < tail {
         return Err(EncapError::BufferTooSmall {
             needed: ins + len + sa.tail(len),

@@ -165,7 +165,9 @@ impl<P: CryptoProvider> EspEngine<P> {
         let cipher = Cipher::new(&*self.provider, &params.transform)?;
         let spi = params.spi;
         let direction = params.direction;
-        let id = self.sad.insert(Sa::new(params, cipher, replay, now));
+        let id = self
+            .sad
+            .insert(Sa::new(params, cipher, replay, now, self.config.output));
         tracing::debug!(%spi, ?direction, ?id, "esp: SA installed");
         Ok(id)
     }
@@ -282,9 +284,17 @@ impl<P: CryptoProvider> EspEngine<P> {
     }
 }
 
-/// Queues the events of a lifetime check.
-#[inline]
+/// Queues the events of a lifetime check (usually none: then nothing is called).
+#[inline(always)]
 pub(crate) fn raise(events: &mut VecDeque<EspEvent>, sa: SaId, spi: Spi, c: Crossed) {
+    if c.any() {
+        raise_events(events, sa, spi, c);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn raise_events(events: &mut VecDeque<EspEvent>, sa: SaId, spi: Spi, c: Crossed) {
     if let Some(kind) = c.soft {
         tracing::debug!(%spi, ?kind, "esp: soft lifetime reached");
         events.push_back(EspEvent::SoftLifetime { sa, spi, kind });

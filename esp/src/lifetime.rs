@@ -21,6 +21,14 @@ pub(crate) struct Crossed {
     pub hard: Option<LifetimeKind>,
 }
 
+impl Crossed {
+    /// True if an event is to be raised.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.soft.is_some() || self.hard.is_some()
+    }
+}
+
 /// Lifetime state of one SA.
 #[derive(Debug, Clone)]
 pub(crate) struct LifetimeState {
@@ -30,6 +38,12 @@ pub(crate) struct LifetimeState {
     hard_deadline: Option<Instant>,
     soft_fired: bool,
     expired: Option<LifetimeKind>,
+    /// The per-packet fast path: nothing can have been reached while the counters stay
+    /// below these and `now` below `next_time` (the smallest pending limit of each kind;
+    /// `u64::MAX` or `None` when none is pending). Recomputed whenever an event fires.
+    next_packets: u64,
+    next_bytes: u64,
+    next_time: Option<Instant>,
 }
 
 fn reached(l: &LifetimeLimits, packets: u64, bytes: u64) -> Option<LifetimeKind> {
@@ -44,14 +58,39 @@ fn reached(l: &LifetimeLimits, packets: u64, bytes: u64) -> Option<LifetimeKind>
 
 impl LifetimeState {
     pub(crate) fn new(l: &Lifetime, installed: Instant) -> Self {
-        Self {
+        let mut s = Self {
             soft: l.soft,
             hard: l.hard,
             soft_deadline: l.soft.time.and_then(|d| installed.checked_add(d)),
             hard_deadline: l.hard.time.and_then(|d| installed.checked_add(d)),
             soft_fired: false,
             expired: None,
-        }
+            next_packets: 0,
+            next_bytes: 0,
+            next_time: None,
+        };
+        s.rearm();
+        s
+    }
+
+    /// Recomputes the fast-path thresholds from the limits still pending.
+    fn rearm(&mut self) {
+        let pending = |l: &LifetimeLimits, deadline: Option<Instant>, on: bool| {
+            if on {
+                (l.packets, l.bytes, deadline)
+            } else {
+                (None, None, None)
+            }
+        };
+        let (sp, sb, st) = pending(&self.soft, self.soft_deadline, !self.soft_fired);
+        let (hp, hb, ht) = pending(&self.hard, self.hard_deadline, self.expired.is_none());
+        let min = |a: Option<u64>, b: Option<u64>| a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX));
+        self.next_packets = min(sp, hp);
+        self.next_bytes = min(sb, hb);
+        self.next_time = match (st, ht) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// The hard limit that expired the SA, if any.
@@ -63,6 +102,18 @@ impl LifetimeState {
     /// Checks the time limits at `now` and the counters (after a packet); marks the state.
     #[inline]
     pub(crate) fn check(&mut self, now: Instant, packets: u64, bytes: u64) -> Crossed {
+        if packets < self.next_packets
+            && bytes < self.next_bytes
+            && self.next_time.is_none_or(|t| now < t)
+        {
+            return Crossed::default();
+        }
+        self.check_slow(now, packets, bytes)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_slow(&mut self, now: Instant, packets: u64, bytes: u64) -> Crossed {
         let mut out = Crossed::default();
         if !self.soft_fired {
             let k = reached(&self.soft, packets, bytes).or_else(|| {
@@ -91,6 +142,7 @@ impl LifetimeState {
                 }
             }
         }
+        self.rearm();
         out
     }
 

@@ -170,6 +170,7 @@ pub(crate) struct Ipv4Info {
 }
 
 /// Parses and validates an IPv4 header (version, IHL, total length ≤ `pkt.len()`).
+#[inline]
 pub(crate) fn parse_ipv4(pkt: &[u8]) -> Option<Ipv4Info> {
     let b0 = *pkt.first()?;
     if b0 >> 4 != 4 {
@@ -274,11 +275,14 @@ pub(crate) fn parse_ipv6(pkt: &[u8], through_ah: bool) -> Option<Ipv6Info> {
     })
 }
 
-/// The selector fields of a packet (RFC 4301 §4.4.1.1).
+/// The selector fields of a packet (RFC 4301 §4.4.1.1), addresses as numbers (IPv4 in the
+/// low 32 bits, see [`crate::sad::addr_num`]) so that the per-packet check never builds an
+/// `IpAddr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Selectors {
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    pub v6: bool,
+    pub src: u128,
+    pub dst: u128,
     pub proto: u8,
     pub src_port: Option<u16>,
     pub dst_port: Option<u16>,
@@ -288,6 +292,7 @@ pub(crate) struct Selectors {
 
 /// Ports (or ICMP type/code, in the high and low octet, RFC 4301 §4.4.1.1) of an upper-layer
 /// header; `None` where the packet does not carry them.
+#[inline]
 pub(crate) fn upper_ports(proto: u8, upper: &[u8]) -> (Option<u16>, Option<u16>) {
     match proto {
         IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_UDPLITE => {
@@ -302,6 +307,7 @@ pub(crate) fn upper_ports(proto: u8, upper: &[u8]) -> (Option<u16>, Option<u16>)
 }
 
 /// Extracts the selector fields of an IPv4 or IPv6 packet.
+#[inline]
 pub(crate) fn selectors(pkt: &[u8]) -> Option<Selectors> {
     match *pkt.first()? >> 4 {
         4 => {
@@ -312,8 +318,9 @@ pub(crate) fn selectors(pkt: &[u8]) -> Option<Selectors> {
                 upper_ports(h.proto, pkt.get(h.ihl..h.total_len)?)
             };
             Some(Selectors {
-                src: IpAddr::V4(h.src),
-                dst: IpAddr::V4(h.dst),
+                v6: false,
+                src: u128::from(u32::from(h.src)),
+                dst: u128::from(u32::from(h.dst)),
                 proto: h.proto,
                 src_port: sp,
                 dst_port: dp,
@@ -328,8 +335,9 @@ pub(crate) fn selectors(pkt: &[u8]) -> Option<Selectors> {
                 upper_ports(h.upper, pkt.get(h.chain_end..h.total_len)?)
             };
             Some(Selectors {
-                src: IpAddr::V6(h.src),
-                dst: IpAddr::V6(h.dst),
+                v6: true,
+                src: u128::from(h.src),
+                dst: u128::from(h.dst),
                 proto: h.upper,
                 src_port: sp,
                 dst_port: dp,

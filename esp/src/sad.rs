@@ -9,11 +9,82 @@ use std::time::Instant;
 
 use ipsec_core::replay::ReplayWindow;
 use ipsec_core::sa::{Direction, EspSaParams, Mode, UdpEncap};
+use ipsec_core::ts::PortRange;
 use ipsec_core::{CryptoProvider, Spi, TrafficSelector};
 
-use crate::cipher::Cipher;
+use crate::cipher::{Cipher, ESP_HDR_LEN};
+use crate::engine::{Output, SEQ_WARN_MARGIN};
 use crate::lifetime::LifetimeState;
+use crate::packet::{IPV4_HDR_LEN, IPV6_HDR_LEN, UDP_HDR_LEN};
 use crate::stats::SaStats;
+
+/// An address as a number, IPv4 in the low 32 bits (the family is compared separately).
+#[inline]
+pub(crate) fn addr_num(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// A traffic selector flattened for the per-packet check: the same rule as
+/// [`TrafficSelector::matches`] without re-deriving the bounds from `IpAddr`s each time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Selector {
+    v6: bool,
+    start: u128,
+    end: u128,
+    /// 0 for any.
+    proto: u8,
+    /// `None` for any port (then the packet's ports do not matter).
+    ports: Option<PortRange>,
+}
+
+impl Selector {
+    fn new(ts: &TrafficSelector) -> Self {
+        Self {
+            v6: !ts.is_ipv4(),
+            start: addr_num(ts.start()),
+            end: addr_num(ts.end()),
+            proto: ts.ip_protocol,
+            ports: (ts.ports != PortRange::ANY).then_some(ts.ports),
+        }
+    }
+
+    /// Does a packet with this address (family `v6`, value from [`addr_num`]), protocol and
+    /// port match?
+    #[inline]
+    pub(crate) fn matches(&self, v6: bool, addr: u128, proto: u8, port: Option<u16>) -> bool {
+        self.v6 == v6
+            && self.start <= addr
+            && addr <= self.end
+            && (self.proto == 0 || self.proto == proto)
+            && self.ports.is_none_or(|p| p.matches(port))
+    }
+}
+
+/// Per-SA sizes fixed at installation (they depend on the transform, the mode, the outer
+/// family, UDP encapsulation and the engine's [`Output`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// Octets written before the payload in tunnel mode, or inserted after the IP
+    /// header(s) in transport mode: outer IP header, UDP header, ESP header, IV.
+    pub head: usize,
+    /// Outer IP header built in tunnel mode with [`Output::Ip`], else 0.
+    pub outer_ip: usize,
+    /// UDP header written with [`Output::Ip`] when the SA has `encap`, else 0.
+    pub udp: usize,
+    pub iv_len: usize,
+    pub icv_len: usize,
+    /// Payload ‖ padding ‖ pad length ‖ next header alignment minus 1 (a power of two).
+    pub align_mask: usize,
+    /// Smallest ESP packet with a valid ciphertext: header, IV, minimal ciphertext, ICV.
+    pub min_esp_len: usize,
+    /// Largest sequence number this SA may use (RFC 4303 §2.2, §3.3.3).
+    pub max_seq: u64,
+    /// From this sequence number on, [`crate::EspEvent::SeqNearExhaustion`] is due.
+    pub warn_seq: u64,
+}
 
 /// A handle to an installed SA. Generational: once the SA is removed, its id never names
 /// another SA, even if the slot is reused.
@@ -32,8 +103,10 @@ pub(crate) struct Sa<P: CryptoProvider> {
     pub encap: Option<UdpEncap>,
     pub local_addr: IpAddr,
     pub remote_addr: IpAddr,
-    pub ts_local: Vec<TrafficSelector>,
-    pub ts_remote: Vec<TrafficSelector>,
+    /// Selectors of our side and the peer's, flattened ([`Selector`]).
+    pub ts_local: Vec<Selector>,
+    pub ts_remote: Vec<Selector>,
+    pub layout: Layout,
     pub cipher: Cipher<P>,
     /// Outbound: the last sequence number sent (0 before the first packet).
     pub last_seq: u64,
@@ -55,7 +128,35 @@ impl<P: CryptoProvider> Sa<P> {
         cipher: Cipher<P>,
         replay: ReplayWindow,
         now: Instant,
+        output: Output,
     ) -> Self {
+        let udp = if output == Output::Ip && params.encap.is_some() {
+            UDP_HDR_LEN
+        } else {
+            0
+        };
+        let outer_ip = match (params.mode, output) {
+            (Mode::Tunnel, Output::Ip) if params.remote_addr.is_ipv4() => IPV4_HDR_LEN,
+            (Mode::Tunnel, Output::Ip) => IPV6_HDR_LEN,
+            _ => 0,
+        };
+        let max_seq = if params.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
+        let layout = Layout {
+            head: outer_ip + udp + ESP_HDR_LEN + cipher.iv_len(),
+            outer_ip,
+            udp,
+            iv_len: cipher.iv_len(),
+            icv_len: cipher.icv_len(),
+            align_mask: cipher.align() - 1,
+            min_esp_len: ESP_HDR_LEN + cipher.iv_len() + cipher.min_ct_len() + cipher.icv_len(),
+            max_seq,
+            warn_seq: max_seq - SEQ_WARN_MARGIN,
+        };
+        debug_assert!(cipher.align().is_power_of_two());
         Self {
             spi: params.spi,
             direction: params.direction,
@@ -64,8 +165,9 @@ impl<P: CryptoProvider> Sa<P> {
             encap: params.encap,
             local_addr: params.local_addr,
             remote_addr: params.remote_addr,
-            ts_local: params.ts_local,
-            ts_remote: params.ts_remote,
+            ts_local: params.ts_local.iter().map(Selector::new).collect(),
+            ts_remote: params.ts_remote.iter().map(Selector::new).collect(),
+            layout,
             cipher,
             last_seq: 0,
             seq_warned: false,
@@ -74,16 +176,6 @@ impl<P: CryptoProvider> Sa<P> {
             replay,
             lifetime: LifetimeState::new(&params.lifetime, now),
             stats: SaStats::default(),
-        }
-    }
-
-    /// Largest sequence number this SA may use (RFC 4303 §2.2, §3.3.3).
-    #[inline]
-    pub(crate) fn max_seq(&self) -> u64 {
-        if self.esn {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX)
         }
     }
 }
@@ -189,6 +281,18 @@ impl<P: CryptoProvider> Sad<P> {
             return None;
         }
         slot.sa.as_mut()
+    }
+
+    /// The inbound SA with this SPI, and its id, in one lookup.
+    #[inline]
+    pub(crate) fn lookup_mut(&mut self, spi: Spi) -> Option<(SaId, &mut Sa<P>)> {
+        let index = *self.inbound.get(&spi.0)?;
+        let slot = self.slots.get_mut(index as usize)?;
+        let id = SaId {
+            index,
+            generation: slot.generation,
+        };
+        Some((id, slot.sa.as_mut()?))
     }
 
     /// The inbound SA with this SPI.
