@@ -25,6 +25,8 @@ struct Host {
     ike: Endpoint<RustCrypto>,
     esp: EspEngine<RustCrypto>,
     sas: HashMap<ChildSaId, (SaId, SaId, ike::ChildSaInfo)>,
+    /// Rekey responder: new inbound SAs installed ahead of their Child SA.
+    early_inbound: HashMap<ChildSaId, SaId>,
     received: Vec<Vec<u8>>,
 }
 
@@ -64,6 +66,7 @@ impl Host {
             ike: Endpoint::new(Arc::new(ep), provider.clone()),
             esp: EspEngine::new(provider),
             sas: HashMap::new(),
+            early_inbound: HashMap::new(),
             received: Vec::new(),
         };
         (host, config)
@@ -81,19 +84,42 @@ impl Host {
                         self.name
                     )
                 }
-                Event::ChildSaEstablished(c) => {
-                    let inbound = self
+                Event::ChildSaInboundReady {
+                    id,
+                    inbound,
+                    replaces,
+                    ..
+                } => {
+                    // We answered a rekey: receive on the new SA now, send on the old one
+                    // until the peer has moved over.
+                    let sa = self
                         .esp
-                        .install(now, c.inbound.clone())
+                        .install(now, (*inbound).clone())
                         .expect("install inbound");
+                    self.early_inbound.insert(id, sa);
+                    println!(
+                        "  [{}] rekey of {replaces:?}: new inbound SA {} ready",
+                        self.name, inbound.spi
+                    );
+                }
+                Event::ChildSaEstablished(c) => {
+                    let inbound = match self.early_inbound.remove(&c.id) {
+                        Some(sa) => sa,
+                        None => self
+                            .esp
+                            .install(now, c.inbound.clone())
+                            .expect("install inbound"),
+                    };
                     let outbound = self
                         .esp
                         .install(now, c.outbound.clone())
                         .expect("install outbound");
                     println!(
-                        "  [{}] Child SA {:?} {}: SPIs in {} out {}, {} === {}, {:?}{}",
+                        "  [{}] Child SA {:?}{} {}: SPIs in {} out {}, {} === {}, {:?}{}",
                         self.name,
                         c.name,
+                        c.replaces
+                            .map_or(String::new(), |r| format!(" (replaces {r:?})")),
                         c.suite,
                         c.inbound.spi,
                         c.outbound.spi,
@@ -117,6 +143,8 @@ impl Host {
                     if let Some((i, o, _)) = self.sas.remove(&id) {
                         self.esp.remove(i);
                         self.esp.remove(o);
+                    } else if let Some(i) = self.early_inbound.remove(&id) {
+                        self.esp.remove(i);
                     }
                     println!(
                         "  [{}] Child SA deleted: SPIs {inbound_spi}/{outbound_spi}",
@@ -177,7 +205,12 @@ impl Host {
         packet: &[u8],
         buf: &mut [u8],
     ) -> (SocketAddr, SocketAddr, usize) {
-        let (_, outbound, info) = self.sas.values().next().expect("a Child SA");
+        // Always send on the newest Child SA (make-before-break after a rekey).
+        let (_, (_, outbound, info)) = self
+            .sas
+            .iter()
+            .max_by_key(|(id, _)| id.0)
+            .expect("a Child SA");
         let head = self.esp.headroom(*outbound).unwrap();
         buf[head..head + packet.len()].copy_from_slice(packet);
         let range = self
@@ -208,6 +241,48 @@ fn ipv6_udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
     p
 }
 
+/// Delivers datagrams until both sides are quiet (virtual time stands still).
+fn pump(a: &mut Host, b: &mut Host, now: Instant, wire: &mut Wire) -> usize {
+    let mut n = 0;
+    loop {
+        a.drain(now, wire);
+        b.drain(now, wire);
+        let Some((src, dst, bytes)) = wire.pop_front() else {
+            return n;
+        };
+        n += 1;
+        let host = if dst.ip() == a.ip { &mut *a } else { &mut *b };
+        host.receive(now, dst, src, bytes);
+    }
+}
+
+/// Sends one IPv6/UDP packet each way through the newest Child SA and checks delivery.
+fn exchange_packets(a: &mut Host, b: &mut Host, now: Instant, buf: &mut [u8], tag: &str) {
+    for (i, (from, to)) in [("fd01::1", "fd02::1"), ("fd02::1", "fd01::1")]
+        .into_iter()
+        .enumerate()
+    {
+        let pkt = ipv6_udp(from, to, format!("{tag} from {from}").as_bytes());
+        let (sender, receiver) = if i == 0 {
+            (&mut *a, &mut *b)
+        } else {
+            (&mut *b, &mut *a)
+        };
+        let (src, dst, n) = sender.send_ip(now, &pkt, buf);
+        receiver.receive(now, dst, src, buf[..n].to_vec());
+        let got = receiver.received.pop().expect("delivered");
+        assert_eq!(got, pkt);
+        println!(
+            "   [{}] -> [{}]: {} octets inner, {} octets of ESP-in-UDP, decrypted: {:?}",
+            sender.name,
+            receiver.name,
+            pkt.len(),
+            n,
+            String::from_utf8_lossy(&got[48..])
+        );
+    }
+}
+
 fn main() {
     println!("ipsec-rs demo: two sans-IO peers, one process, an in-memory link, a virtual clock\n");
     let (mut a, a_cfg) = Host::new(
@@ -228,25 +303,18 @@ fn main() {
     let (la, lb) = (SocketAddr::new(a.ip, 500), SocketAddr::new(b.ip, 500));
     a.ike.connect(now, a_cfg, la, lb).expect("connect");
     let mut messages = 0;
-    loop {
-        a.drain(now, &mut wire);
-        b.drain(now, &mut wire);
-        if let Some((src, dst, bytes)) = wire.pop_front() {
-            messages += 1;
-            let host = if dst.ip() == a.ip { &mut a } else { &mut b };
-            host.receive(now, dst, src, bytes);
-            continue;
-        }
-        if !a.sas.is_empty() && !b.sas.is_empty() {
-            break;
-        }
-        match [a.deadline(), b.deadline()].into_iter().flatten().min() {
-            Some(t) => {
-                now = now.max(t);
-                a.ike.handle_timeout(now);
-                b.ike.handle_timeout(now);
-            }
-            None => panic!("negotiation stalled"),
+    while a.sas.is_empty() || b.sas.is_empty() {
+        messages += pump(&mut a, &mut b, now, &mut wire);
+        if a.sas.is_empty() || b.sas.is_empty() {
+            // Nothing in flight: jump the virtual clock to the next deadline.
+            let t = [a.deadline(), b.deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("negotiation stalled");
+            now = now.max(t);
+            a.ike.handle_timeout(now);
+            b.ike.handle_timeout(now);
         }
     }
     println!(
@@ -256,33 +324,23 @@ fn main() {
 
     println!("2. IPv6 packets through ESP in both directions");
     let mut buf = vec![0u8; 2048];
-    for (i, (from, to)) in [("fd01::1", "fd02::1"), ("fd02::1", "fd01::1")]
-        .iter()
-        .enumerate()
-    {
-        let text = format!("hello #{i} from {from}");
-        let pkt = ipv6_udp(from, to, text.as_bytes());
-        let (sender, receiver) = if i == 0 {
-            (&mut a, &mut b)
-        } else {
-            (&mut b, &mut a)
-        };
-        let (src, dst, n) = sender.send_ip(now, &pkt, &mut buf);
-        receiver.receive(now, dst, src, buf[..n].to_vec());
-        let got = receiver.received.pop().expect("delivered");
-        assert_eq!(got, pkt);
-        println!(
-            "   [{}] -> [{}]: {} octets inner, {} octets of ESP-in-UDP, decrypted: {:?}",
-            sender.name,
-            receiver.name,
-            pkt.len(),
-            n,
-            String::from_utf8_lossy(&got[48..])
-        );
-    }
+    exchange_packets(&mut a, &mut b, now, &mut buf, "hello");
+
+    println!("\n3. A rekeys the Child SA (CREATE_CHILD_SA with REKEY_SA, make-before-break)");
+    let child = *a.sas.keys().next().expect("a Child SA");
+    now += Duration::from_secs(60);
+    a.ike.rekey_child_sa(now, child).expect("rekey");
+    let n = pump(&mut a, &mut b, now, &mut wire);
+    println!("   {n} IKE messages: CREATE_CHILD_SA, then an INFORMATIONAL Delete of the old SAs");
+    assert_eq!(
+        (a.sas.len(), b.sas.len()),
+        (1, 1),
+        "one Child SA left on each side"
+    );
+    exchange_packets(&mut a, &mut b, now, &mut buf, "after the rekey");
 
     println!(
-        "\n3. Throughput of the ESP engines on this machine (1420-octet inner packets, A -> B)"
+        "\n4. Throughput of the ESP engines on this machine (1420-octet inner packets, A -> B)"
     );
     let pkt = ipv6_udp("fd01::1", "fd02::1", &[0x5a; 1420 - 48]);
     let count = 200_000;
@@ -296,25 +354,14 @@ fn main() {
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "   {ok}/{count} packets encapsulated and decapsulated in {:.2} s: {:.2} Gbit/s of inner traffic, one core, both ends",
-        secs,
+        "   {ok}/{count} packets encapsulated (A) and decapsulated (B) in {secs:.2} s: {:.2} Gbit/s of inner traffic on one core",
         (ok * pkt.len() * 8) as f64 / secs / 1e9
     );
 
-    println!("\n4. A closes: INFORMATIONAL Delete");
+    println!("\n5. A closes: INFORMATIONAL Delete");
     let sa = a.ike.ike_sas().next().expect("an IKE SA");
     a.ike.close(now, sa).expect("close");
-    loop {
-        a.drain(now, &mut wire);
-        b.drain(now, &mut wire);
-        let Some((src, dst, bytes)) = wire.pop_front() else {
-            break;
-        };
-        let host = if dst.ip() == a.ip { &mut a } else { &mut b };
-        host.receive(now, dst, src, bytes);
-    }
-    now += Duration::from_millis(1);
-    let _ = now;
+    pump(&mut a, &mut b, now, &mut wire);
     println!(
         "\nDone: IKE SAs left: A {}, B {}",
         a.ike.ike_sas().count(),
