@@ -590,6 +590,9 @@ impl<P: CryptoProvider> Endpoint<P> {
         sa.last_request = bytes.to_vec();
         self.note_address(sa, dgram);
         let live = sa.is_established() || sa.state == IkeState::Rekeyed;
+        if live {
+            self.activate_proven(sa, header.message_id);
+        }
         if live && sa.adopt_from.is_some() && !Self::deletes_ike(&opened.payloads) {
             // The peer uses the IKE SA its rekey made: it is the survivor (§2.8.2).
             self.adopt(now, sa);

@@ -140,6 +140,9 @@ pub(crate) struct ChildSa {
     pub successor: Option<ChildSaId>,
     /// Lost a rekey collision (§2.8.1): its creator deletes it; never activated.
     pub redundant: bool,
+    /// Made by the peer's request with this message ID: a later request of the peer proves
+    /// it has our response (window of 1, §2.3), so the SA may be activated then.
+    pub made_by_request: Option<u32>,
 }
 
 impl ChildSa {

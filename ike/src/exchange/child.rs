@@ -256,6 +256,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             pending,
             successor: None,
             redundant: announce == Announce::Hidden,
+            made_by_request: None,
         });
         id
     }

@@ -393,6 +393,9 @@ impl<P: CryptoProvider> Endpoint<P> {
             old,
             announce,
         );
+        if let Some(c) = sa.child_mut(id) {
+            c.made_by_request = Some(header.message_id);
+        }
         if let Some(old) = old {
             if let Some(c) = sa.child_mut(old) {
                 c.successor = Some(id);
@@ -919,6 +922,24 @@ impl<P: CryptoProvider> Endpoint<P> {
         });
         self.send_queued(now, &mut n);
         self.put_back(n);
+    }
+
+    /// The peer's request `msg_id` proves it received our responses to its earlier
+    /// requests (§2.3): Child SAs those made by its rekeys may be used now (§2.8). Usually
+    /// the peer's Delete of the old Child SA comes first; this covers a Child SA whose
+    /// predecessor went away otherwise (its hard lifetime, a collision).
+    pub(crate) fn activate_proven(&mut self, sa: &mut IkeSa<P>, msg_id: u32) {
+        let handle = sa.handle;
+        for c in &mut sa.children {
+            if c.redundant || c.made_by_request.is_none_or(|m| m >= msg_id) {
+                continue;
+            }
+            if let Some(mut info) = c.pending.take() {
+                info.ike_sa = handle;
+                info!(sa = handle.0, child = c.id.0, "rekeyed Child SA in use");
+                self.push_event(Event::ChildSaEstablished(info));
+            }
+        }
     }
 
     /// The peer sent a request on the IKE SA its colliding rekey made: it is the survivor.
