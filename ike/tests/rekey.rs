@@ -185,7 +185,10 @@ fn lowest_nonce_decides_a_child_rekey_collision() {
         // If A's exchange survived, A reports it established without an inbound-first
         // event; if B's did, A learned it as responder first.
         let ev = child_events(&p.a, ea);
-        let est = ev.iter().find(|e| e.starts_with("est")).expect("established");
+        let est = ev
+            .iter()
+            .find(|e| e.starts_with("est"))
+            .expect("established");
         let id = est.split(' ').nth(1).unwrap();
         if ev.iter().any(|e| e.starts_with(&format!("in {id} "))) {
             b_won += 1;
@@ -493,7 +496,11 @@ fn soft_lifetimes_rekey_with_jitter_and_hard_lifetimes_delete() {
     // an hour; 300 s likewise for the IKE SA.
     let rekeys = p.a.child_rekeys;
     assert!((59..=67).contains(&rekeys), "{rekeys} Child SA rekeys");
-    assert!((12..=13).contains(&p.a.ike_rekeys), "{} IKE SA rekeys", p.a.ike_rekeys);
+    assert!(
+        (12..=13).contains(&p.a.ike_rekeys),
+        "{} IKE SA rekeys",
+        p.a.ike_rekeys
+    );
     settle_and_check(&mut p, "an hour of lifetimes");
     // Both sides started some (jitter): responder-side events show up on both.
     let inbound_first = |p: &Peer| {
@@ -547,5 +554,3 @@ fn esp_soft_limit_rekeys_and_hard_limit_deletes() {
         Err(ike::CommandError::UnknownChildSa)
     );
 }
-
-

@@ -97,13 +97,29 @@ fn settle(p: &mut Pair, step: usize, ops: &[Op]) -> Result<(), TestCaseError> {
         ctx()
     );
     let (sent, delivered) = p.esp_totals();
-    prop_assert!(sent - delivered <= 2, "sent {sent} delivered {delivered} {}", ctx());
-    prop_assert!(p.a.closed().is_empty() && p.b.closed().is_empty(), "{}", ctx());
+    prop_assert!(
+        sent - delivered <= 2,
+        "sent {sent} delivered {delivered} {}",
+        ctx()
+    );
+    prop_assert!(
+        p.a.closed().is_empty() && p.b.closed().is_empty(),
+        "{}",
+        ctx()
+    );
     prop_assert_eq!(p.a.child_names().len(), 1, "{}", ctx());
-    prop_assert!(ike_of(&p.a).is_some() && ike_of(&p.b).is_some(), "{}", ctx());
+    prop_assert!(
+        ike_of(&p.a).is_some() && ike_of(&p.b).is_some(),
+        "{}",
+        ctx()
+    );
     // Bounded: replaced IKE SAs go away, Child SAs do not pile up.
     prop_assert!(p.a.ike.ike_sas().count() <= 3 && p.b.ike.ike_sas().count() <= 3);
-    prop_assert!(p.a.esp.sa_count() <= 6 && p.b.esp.sa_count() <= 6, "{}", ctx());
+    prop_assert!(
+        p.a.esp.sa_count() <= 6 && p.b.esp.sa_count() <= 6,
+        "{}",
+        ctx()
+    );
     Ok(())
 }
 
@@ -244,7 +260,10 @@ fn long_run_days_of_rekeys_under_loss() {
             p.a.esp_drop_counts(),
             p.b.esp_drop_counts()
         );
-        assert!(p.a.closed().is_empty() && p.b.closed().is_empty(), "hour {hour}");
+        assert!(
+            p.a.closed().is_empty() && p.b.closed().is_empty(),
+            "hour {hour}"
+        );
         // The harness keeps its records bounded too.
         p.a.events.clear();
         p.b.events.clear();
@@ -267,4 +286,3 @@ fn long_run_days_of_rekeys_under_loss() {
         new: IkeSaHandle(0),
     };
 }
-

@@ -383,10 +383,11 @@ impl Pair {
                     } => {
                         // Only a rekey must be hitless (a Delete stops traffic by design):
                         // checked below if a replacement is left.
-                        if other_out.contains(inbound_spi) && p.replaced.contains(id) {
-                            if let Some(i) = p.infos.get(id) {
-                                removed.push((i.name.clone(), *inbound_spi));
-                            }
+                        if other_out.contains(inbound_spi)
+                            && p.replaced.contains(id)
+                            && let Some(i) = p.infos.get(id)
+                        {
+                            removed.push((i.name.clone(), *inbound_spi));
                         }
                         if let Some((i, o)) = p.installed.remove(id) {
                             p.esp.remove(i);
