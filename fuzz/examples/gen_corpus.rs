@@ -9,9 +9,12 @@ use std::path::Path;
 use ipsec_fuzz::ike_harness::Role;
 use ipsec_fuzz::{core_harness, esp_harness, ike_harness, strings_harness};
 
+/// Named inputs of one target.
+type Seeds = Vec<(String, Vec<u8>)>;
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let sets: Vec<(&str, Vec<(String, Vec<u8>)>)> = vec![
+    let sets: Vec<(&str, Seeds)> = vec![
         ("ike_message", ike_harness::message_seeds()),
         (
             "ike_responder",
