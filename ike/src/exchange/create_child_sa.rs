@@ -930,8 +930,19 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// predecessor went away otherwise (its hard lifetime, a collision).
     pub(crate) fn activate_proven(&mut self, sa: &mut IkeSa<P>, msg_id: u32) {
         let handle = sa.handle;
+        // Not while our own rekey of the same Child SA is in flight: that collision decides
+        // first (the peer's request may be the Delete of its redundant SA, §2.8.1).
+        let undecided: Vec<ChildSaId> = sa
+            .children
+            .iter()
+            .filter(|o| sa.rekeying_child(o.id))
+            .filter_map(|o| o.successor)
+            .collect();
         for c in &mut sa.children {
-            if c.redundant || c.made_by_request.is_none_or(|m| m >= msg_id) {
+            if c.redundant
+                || undecided.contains(&c.id)
+                || c.made_by_request.is_none_or(|m| m >= msg_id)
+            {
                 continue;
             }
             if let Some(mut info) = c.pending.take() {
