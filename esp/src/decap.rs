@@ -256,7 +256,7 @@ fn decap_sa<P: CryptoProvider>(
             if inner.first().map(|b| b >> 4) != Some(version) {
                 return Err(DropReason::BadInnerPacket);
             }
-            let s = selectors(inner).ok_or(DropReason::BadInnerPacket)?;
+            let s = selectors(inner, sa.ts_ports).ok_or(DropReason::BadInnerPacket)?;
             if !selectors_match(&sa.ts_remote, s.v6, s.src, s.proto, s.src_port)
                 || !selectors_match(&sa.ts_local, s.v6, s.dst, s.proto, s.dst_port)
             {

@@ -217,6 +217,7 @@ pub(crate) struct Ipv6Info {
 
 /// Parses an IPv6 header and walks the extension headers (RFC 8200 §4) that may precede
 /// ESP; when `through_ah` is set, AH headers are walked as well (for selector extraction).
+#[inline]
 pub(crate) fn parse_ipv6(pkt: &[u8], through_ah: bool) -> Option<Ipv6Info> {
     if *pkt.first()? >> 4 != 6 {
         return None;
@@ -307,32 +308,42 @@ pub(crate) fn upper_ports(proto: u8, upper: &[u8]) -> (Option<u16>, Option<u16>)
 }
 
 /// Extracts the selector fields of an IPv4 or IPv6 packet.
-#[inline]
-pub(crate) fn selectors(pkt: &[u8]) -> Option<Selectors> {
+/// The selectors of `pkt`, an IPv4 or IPv6 packet. Ports are only read when `ports` is set
+/// (else `None`: callers whose selectors all allow any port do not need them).
+#[inline(always)]
+pub(crate) fn selectors(pkt: &[u8], ports: bool) -> Option<Selectors> {
     match *pkt.first()? >> 4 {
         4 => {
-            let h = parse_ipv4(pkt)?;
-            let (sp, dp) = if h.frag_offset != 0 {
-                (None, None)
+            // The fixed IPv4 header, read once (RFC 791 §3.1).
+            let h: &[u8; IPV4_HDR_LEN] = pkt.first_chunk()?;
+            let ihl = usize::from(h[0] & 0x0f) * 4;
+            let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            if ihl < IPV4_HDR_LEN || total_len < ihl || total_len > pkt.len() {
+                return None;
+            }
+            let proto = h[9];
+            let first_fragment = u16::from_be_bytes([h[6], h[7]]) & 0x1fff == 0;
+            let (sp, dp) = if ports && first_fragment {
+                upper_ports(proto, pkt.get(ihl..total_len)?)
             } else {
-                upper_ports(h.proto, pkt.get(h.ihl..h.total_len)?)
+                (None, None)
             };
             Some(Selectors {
                 v6: false,
-                src: u128::from(u32::from(h.src)),
-                dst: u128::from(u32::from(h.dst)),
-                proto: h.proto,
+                src: u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]])),
+                dst: u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]])),
+                proto,
                 src_port: sp,
                 dst_port: dp,
-                total_len: h.total_len,
+                total_len,
             })
         }
         6 => {
             let h = parse_ipv6(pkt, true)?;
-            let (sp, dp) = if h.non_first_fragment {
-                (None, None)
-            } else {
+            let (sp, dp) = if ports && !h.non_first_fragment {
                 upper_ports(h.upper, pkt.get(h.chain_end..h.total_len)?)
+            } else {
+                (None, None)
             };
             Some(Selectors {
                 v6: true,
@@ -372,7 +383,8 @@ mod tests {
                 if let Some(b) = p.first_mut() {
                     *b = if fill == 0x2c { 0x60 } else { fill };
                 }
-                let _ = selectors(&p);
+                let _ = selectors(&p, true);
+                let _ = selectors(&p, false);
                 let _ = parse_ipv6(&p, false);
                 let _ = parse_ipv4(&p);
             }

@@ -106,6 +106,8 @@ pub(crate) struct Sa<P: CryptoProvider> {
     /// Selectors of our side and the peer's, flattened ([`Selector`]).
     pub ts_local: Vec<Selector>,
     pub ts_remote: Vec<Selector>,
+    /// Some selector restricts ports: packets' ports must be read to check them.
+    pub ts_ports: bool,
     pub layout: Layout,
     pub cipher: Cipher<P>,
     /// Outbound: the last sequence number sent (0 before the first packet).
@@ -165,6 +167,11 @@ impl<P: CryptoProvider> Sa<P> {
             encap: params.encap,
             local_addr: params.local_addr,
             remote_addr: params.remote_addr,
+            ts_ports: params
+                .ts_local
+                .iter()
+                .chain(&params.ts_remote)
+                .any(|t| t.ports != PortRange::ANY),
             ts_local: params.ts_local.iter().map(Selector::new).collect(),
             ts_remote: params.ts_remote.iter().map(Selector::new).collect(),
             layout,
