@@ -706,6 +706,7 @@ impl fmt::Display for TransformName {
             ty: self.ty,
             id: self.id,
             key_length: self.key_length,
+            other_attributes: Vec::new(),
         };
         if let Some(e) = Encr::from_transform(&t) {
             return f.write_str(e.keyword());
@@ -803,6 +804,11 @@ pub enum Mismatch {
         /// The transform type.
         ty: TransformType,
     },
+    /// A transform carries attributes we do not support (§3.3.6).
+    UnsupportedAttribute {
+        /// The transform's type.
+        ty: TransformType,
+    },
     /// The peer's proposal carries a transform type we do not support (§3.3.6).
     UnknownType {
         /// The raw type.
@@ -828,6 +834,9 @@ impl fmt::Display for Mismatch {
             ),
             Self::Missing { ty } => write!(f, "peer offered no {ty} transform"),
             Self::UnknownType { ty } => write!(f, "unsupported transform type {}", ty.0),
+            Self::UnsupportedAttribute { ty } => {
+                write!(f, "{ty} transform with unsupported attributes")
+            }
         }
     }
 }
@@ -931,6 +940,9 @@ fn match_one(
         });
     }
     for t in &peer.transforms {
+        if !t.other_attributes.is_empty() {
+            reasons.push(Mismatch::UnsupportedAttribute { ty: t.ty });
+        }
         if !TransformType::KNOWN.contains(&t.ty)
             && t.id != 0
             && !reasons.contains(&Mismatch::UnknownType { ty: t.ty })

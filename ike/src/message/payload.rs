@@ -201,7 +201,7 @@ pub enum Identification {
     KeyId(Vec<u8>),
     /// ID_NULL (RFC 7619): no data.
     Null,
-    /// Any other type (never one of the types above), kept verbatim.
+    /// Any other type (never one with a variant above, e.g. ID_FC_NAME), kept verbatim.
     Other {
         /// The ID type.
         id_type: IdType,
@@ -305,6 +305,21 @@ impl Identification {
             },
         })
     }
+}
+
+/// Does `ty` have a dedicated [`Identification`] variant (so `Other` must not carry it)?
+fn has_variant(ty: IdType) -> bool {
+    matches!(
+        ty,
+        IdType::ID_IPV4_ADDR
+            | IdType::ID_FQDN
+            | IdType::ID_RFC822_ADDR
+            | IdType::ID_IPV6_ADDR
+            | IdType::ID_DER_ASN1_DN
+            | IdType::ID_DER_ASN1_GN
+            | IdType::ID_KEY_ID
+            | IdType::ID_NULL
+    )
 }
 
 /// Certificate (§3.6) or Certificate Request (§3.7) payload.
@@ -766,7 +781,7 @@ impl Payload {
             }
             Self::IdI(id) | Self::IdR(id) => {
                 match id {
-                    Identification::Other { id_type, .. } if IdType::KNOWN.contains(id_type) => {
+                    Identification::Other { id_type, .. } if has_variant(*id_type) => {
                         return Err(EncodeError::InvalidValue {
                             what: "Identification::Other with a known ID type",
                         });

@@ -7,10 +7,10 @@
 //! Decoding checks every length, the Number of Transforms, and the Last Substruc values
 //! (0 or 2 for proposals, 0 or 3 for transforms, §3.3.1/§3.3.2); RESERVED octets are
 //! ignored. Transform attributes (§3.3.5): the only attribute defined, Key Length (type
-//! 14), must use the TV format. A proposal containing a transform with any other
-//! attribute, a TLV-format or repeated Key Length, cannot be represented by [`Transform`]
-//! and is *dropped* from the decoded [`SaPayload`] — RFC 7296 §3.3.6 requires such a
-//! proposal to be rejected, which for the negotiation means the same as its absence.
+//! 14), is read into [`Transform::key_length`] when it is the transform's only attribute and
+//! uses the TV format. Any other attribute list (unknown types, TLV format, a repeated Key
+//! Length) is kept verbatim in [`Transform::other_attributes`], so decoding and encoding stay
+//! exact inverses; negotiation rejects such a proposal, as RFC 7296 §3.3.6 requires.
 
 use ipsec_core::transform::{ATTR_KEY_LENGTH, TransformType};
 
@@ -37,8 +37,11 @@ pub struct Transform {
     pub ty: TransformType,
     /// Transform ID within the type (see `ipsec_core::transform`).
     pub id: u16,
-    /// The Key Length attribute (type 14, TV format) in bits, if present.
+    /// The Key Length attribute (type 14, TV format) in bits, if it is the only attribute.
     pub key_length: Option<u16>,
+    /// Any other attribute list, verbatim (empty normally). A transform with attributes
+    /// this implementation does not understand makes its proposal unacceptable (§3.3.6).
+    pub other_attributes: Vec<u8>,
 }
 
 impl Transform {
@@ -48,6 +51,7 @@ impl Transform {
             ty,
             id,
             key_length: None,
+            other_attributes: Vec::new(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Transform {
             ty,
             id,
             key_length: Some(bits),
+            other_attributes: Vec::new(),
         }
     }
 }
@@ -130,11 +135,8 @@ impl SaPayload {
             let num_transforms = usize::from(p.u8()?);
             let spi = p.bytes(spi_size)?.to_vec();
             let mut transforms = Vec::new();
-            let mut understood = true;
             while !p.is_empty() {
-                let (t, ok) = decode_transform(&mut p)?;
-                understood &= ok;
-                transforms.push(t);
+                transforms.push(decode_transform(&mut p)?);
             }
             if transforms.len() != num_transforms {
                 return Err(p.err_at(
@@ -146,14 +148,21 @@ impl SaPayload {
                     },
                 ));
             }
-            if understood {
-                proposals.push(Proposal {
-                    num,
-                    protocol,
-                    spi,
-                    transforms,
-                });
-            }
+            proposals.push(Proposal {
+                num,
+                protocol,
+                spi,
+                transforms,
+            });
+        }
+        if proposals.is_empty() {
+            return Err(r.err_at(
+                r.offset(),
+                DecodeErrorKind::InvalidValue {
+                    what: "SA payload without proposals",
+                    value: 0,
+                },
+            ));
         }
         Ok(Self { proposals })
     }
@@ -185,9 +194,15 @@ impl SaPayload {
                 put_u8(out, 0);
                 put_u16(out, t.id);
                 if let Some(bits) = t.key_length {
+                    if !t.other_attributes.is_empty() {
+                        return Err(EncodeError::InvalidValue {
+                            what: "transform with both key_length and other_attributes",
+                        });
+                    }
                     put_u16(out, AF_TV | ATTR_KEY_LENGTH);
                     put_u16(out, bits);
                 }
+                out.extend_from_slice(&t.other_attributes);
                 finish_len16(out, tstart, tat, "transform")?;
             }
             finish_len16(out, start, at, "proposal")?;
@@ -196,8 +211,8 @@ impl SaPayload {
     }
 }
 
-/// Decodes one transform; the flag is false if it has attributes we cannot represent.
-fn decode_transform(p: &mut Reader<'_>) -> Result<(Transform, bool), DecodeError> {
+/// Decodes one transform.
+fn decode_transform(p: &mut Reader<'_>) -> Result<Transform, DecodeError> {
     let t_off = p.offset();
     let last = p.u8()?;
     let _reserved = p.u8()?;
@@ -226,24 +241,47 @@ fn decode_transform(p: &mut Reader<'_>) -> Result<(Transform, bool), DecodeError
     let ty = TransformType(t.u8()?);
     let _reserved = t.u8()?;
     let id = t.u16()?;
+    // Parse a copy of the attribute list (to validate its lengths); keep the octets.
+    let mut a = t.clone();
+    let attrs = t.rest();
+    let t = &mut a;
+    let mut count = 0;
     let mut key_length = None;
-    let mut understood = true;
     while !t.is_empty() {
+        count += 1;
         let af_type = t.u16()?;
         if af_type & AF_TV != 0 {
             let value = t.u16()?;
-            if af_type & !AF_TV == ATTR_KEY_LENGTH && key_length.is_none() {
+            if af_type & !AF_TV == ATTR_KEY_LENGTH {
                 key_length = Some(value);
-            } else {
-                understood = false;
             }
         } else {
             let alen = usize::from(t.u16()?);
             let _value = t.bytes(alen)?;
-            understood = false;
         }
     }
-    Ok((Transform { ty, id, key_length }, understood))
+    Ok(if count == 1 && key_length.is_some() {
+        Transform {
+            ty,
+            id,
+            key_length,
+            other_attributes: Vec::new(),
+        }
+    } else if count == 0 {
+        Transform {
+            ty,
+            id,
+            key_length: None,
+            other_attributes: Vec::new(),
+        }
+    } else {
+        Transform {
+            ty,
+            id,
+            key_length: None,
+            other_attributes: attrs.to_vec(),
+        }
+    })
 }
 
 impl Proposal {

@@ -366,18 +366,34 @@ fn sa_structure_errors() {
 }
 
 #[test]
-fn proposal_with_unknown_attribute_is_dropped() {
+fn unknown_attributes_are_kept_verbatim_and_refused_by_negotiation() {
     // Proposal 1: one ENCR transform with an unknown TV attribute; proposal 2: fine.
     let mut sa = vec![2, 0, 0, 20, 1, 1, 0, 1];
     sa.extend_from_slice(&[0, 0, 0, 12, 1, 0, 0, 12, 0x80, 0x63, 0, 1]);
     sa.extend_from_slice(&[0, 0, 0, 16, 2, 1, 0, 1, 0, 0, 0, 8, 2, 0, 0, 5]);
-    let m = Message::decode(&raw(PayloadType::SA.0, &generic(0, 0, &sa))).unwrap();
+    let bytes = raw(PayloadType::SA.0, &generic(0, 0, &sa));
+    let m = Message::decode(&bytes).unwrap();
     let Payload::Sa(sa) = &m.payloads[0] else {
         panic!()
     };
-    assert_eq!(sa.proposals.len(), 1);
-    assert_eq!(sa.proposals[0].num, 2);
-    // A TLV Key Length is not understood either; a repeated TV one neither.
+    assert_eq!(sa.proposals.len(), 2);
+    assert_eq!(
+        sa.proposals[0].transforms[0].other_attributes,
+        vec![0x80, 0x63, 0, 1]
+    );
+    assert_eq!(sa.proposals[0].transforms[0].key_length, None);
+    assert!(sa.proposals[1].transforms[0].other_attributes.is_empty());
+    // Exact inverse: the unknown attribute is written back as it came.
+    assert_eq!(m.to_bytes().unwrap(), bytes);
+    // Negotiation (§3.3.6) refuses proposal 1 and says why.
+    let ours =
+        crate::proposal::parse_proposals(super::super::ProtocolId::IKE, "aes128-sha256-x25519")
+            .unwrap();
+    let report = crate::proposal::select(&ours, sa, None)
+        .unwrap_err()
+        .to_string();
+    assert!(report.contains("unsupported attributes"), "{report}");
+    // A TLV Key Length is kept verbatim too; so is a repeated TV one.
     for attrs in [
         vec![0x00, 0x0e, 0, 2, 1, 0],
         vec![0x80, 0x0e, 0, 128, 0x80, 0x0e, 1, 0],
@@ -386,14 +402,26 @@ fn proposal_with_unknown_attribute_is_dropped() {
         let mut sa = vec![0, 0, 0, (8 + tlen) as u8, 1, 1, 0, 1];
         sa.extend_from_slice(&[0, 0, 0, tlen as u8, 1, 0, 0, 12]);
         sa.extend_from_slice(&attrs);
-        let m = Message::decode(&raw(PayloadType::SA.0, &generic(0, 0, &sa))).unwrap();
-        assert_eq!(m.payloads, vec![Payload::Sa(SaPayload::default())]);
+        let bytes = raw(PayloadType::SA.0, &generic(0, 0, &sa));
+        let m = Message::decode(&bytes).unwrap();
+        let Payload::Sa(sa) = &m.payloads[0] else {
+            panic!()
+        };
+        assert_eq!(sa.proposals[0].transforms[0].other_attributes, attrs);
+        assert_eq!(m.to_bytes().unwrap(), bytes);
     }
     // A TLV attribute running past the transform is an error.
     let mut sa = vec![0, 0, 0, 20, 1, 1, 0, 1];
     sa.extend_from_slice(&[0, 0, 0, 12, 1, 0, 0, 12, 0x00, 0x63, 0, 9]);
     let e = decode_err(&raw(PayloadType::SA.0, &generic(0, 0, &sa)));
     assert!(matches!(e.kind, DecodeErrorKind::Truncated { .. }), "{e}");
+    // An SA payload without any proposal is malformed.
+    let e = decode_err(&raw(PayloadType::SA.0, &generic(0, 0, &[])));
+    assert!(
+        e.to_string().contains("without proposals")
+            || matches!(e.kind, DecodeErrorKind::BadLength { .. }),
+        "{e}"
+    );
 }
 
 #[test]

@@ -40,6 +40,7 @@ pub(crate) fn transform() -> impl Strategy<Value = Transform> {
             ty: TransformType(t),
             id,
             key_length: kl,
+            other_attributes: Vec::new(),
         })
 }
 
