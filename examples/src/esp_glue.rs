@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use esp::{DropReason, EncapError, EspEvent, InstallError, SaId, SaStats};
+#[cfg(feature = "aws-lc")]
+use ipsec_core::AwsLc;
 use ipsec_core::{EspSaParams, RustCrypto, Spi};
 
 /// Octets the run loop reserves before an inner packet (any SA fits).
@@ -17,10 +19,56 @@ pub const HEADROOM: usize = esp::MAX_HEADROOM;
 /// Octets the run loop reserves after an inner packet (any SA fits).
 pub const TAILROOM: usize = esp::MAX_TAILROOM;
 
+/// The crypto provider of the ESP engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    /// The pure-Rust provider (RustCrypto).
+    #[default]
+    RustCrypto,
+    /// aws-lc-rs AEADs (the `aws-lc` cargo feature).
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
+}
+
+impl std::str::FromStr for Provider {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rustcrypto" | "rust-crypto" | "rust" => Ok(Self::RustCrypto),
+            #[cfg(feature = "aws-lc")]
+            "aws-lc" | "awslc" => Ok(Self::AwsLc),
+            #[cfg(not(feature = "aws-lc"))]
+            "aws-lc" | "awslc" => Err("built without the `aws-lc` feature".into()),
+            _ => Err(format!("unknown provider {s:?} (rustcrypto, aws-lc)")),
+        }
+    }
+}
+
+/// One engine per provider type: the per-packet calls dispatch with one `match`, then run
+/// statically dispatched crypto.
+#[derive(Debug)]
+enum Engine {
+    Rust(esp::EspEngine<RustCrypto>),
+    #[cfg(feature = "aws-lc")]
+    AwsLc(esp::EspEngine<AwsLc>),
+}
+
+/// Calls the same method on whichever engine is in use.
+macro_rules! with_engine {
+    ($self:expr, $e:ident => $body:expr) => {
+        match $self {
+            Engine::Rust($e) => $body,
+            #[cfg(feature = "aws-lc")]
+            Engine::AwsLc($e) => $body,
+        }
+    };
+}
+
 /// The ESP data plane as the run loop sees it.
 #[derive(Debug)]
 pub struct Esp {
-    engine: esp::EspEngine<RustCrypto>,
+    engine: Engine,
 }
 
 /// A successfully decapsulated packet: the SA and where the inner packet is.
@@ -43,24 +91,44 @@ impl Default for Esp {
 impl Esp {
     /// An engine with the RustCrypto provider.
     pub fn new() -> Self {
-        Self {
-            engine: esp::EspEngine::new(Arc::new(RustCrypto::new())),
-        }
+        Self::with_provider(Provider::RustCrypto)
+    }
+
+    /// An engine with `provider`.
+    pub fn with_provider(provider: Provider) -> Self {
+        let engine = match provider {
+            Provider::RustCrypto => Engine::Rust(esp::EspEngine::new(Arc::new(RustCrypto::new()))),
+            #[cfg(feature = "aws-lc")]
+            Provider::AwsLc => Engine::AwsLc(esp::EspEngine::new(Arc::new(AwsLc::new()))),
+        };
+        Self { engine }
+    }
+
+    /// Octets written before the payload of `sa` (exact).
+    #[inline]
+    pub fn headroom(&self, sa: SaId) -> Option<usize> {
+        with_engine!(&self.engine, e => e.headroom(sa))
+    }
+
+    /// Octets added to an inner packet of `len` octets (exact in tunnel mode).
+    #[inline]
+    pub fn overhead(&self, sa: SaId, len: usize) -> Option<usize> {
+        with_engine!(&self.engine, e => e.overhead(sa, len))
     }
 
     /// Installs one SA.
     pub fn install(&mut self, now: Instant, params: EspSaParams) -> Result<SaId, InstallError> {
-        self.engine.install(now, params)
+        with_engine!(&mut self.engine, e => e.install(now, params))
     }
 
     /// Removes one SA; false if it was not installed.
     pub fn remove(&mut self, sa: SaId) -> bool {
-        self.engine.remove(sa)
+        with_engine!(&mut self.engine, e => e.remove(sa))
     }
 
     /// The inbound SA with this SPI.
     pub fn lookup_inbound(&self, spi: Spi) -> Option<SaId> {
-        self.engine.lookup_inbound(spi)
+        with_engine!(&self.engine, e => e.lookup_inbound(spi))
     }
 
     /// Encapsulates `buf[payload]` in place (needs [`HEADROOM`] before and [`TAILROOM`]
@@ -73,14 +141,14 @@ impl Esp {
         buf: &mut [u8],
         payload: Range<usize>,
     ) -> Result<Range<usize>, EncapError> {
-        self.engine.encapsulate(now, sa, buf, payload)
+        with_engine!(&mut self.engine, e => e.encapsulate(now, sa, buf, payload))
     }
 
     /// Decapsulates an ESP packet (the UDP payload) in place; checks replay, ICV and the
     /// inbound traffic selectors.
     #[inline]
     pub fn decapsulate(&mut self, now: Instant, buf: &mut [u8]) -> Result<Inner, DropReason> {
-        self.engine.decapsulate(now, buf).map(|d| Inner {
+        with_engine!(&mut self.engine, e => e.decapsulate(now, buf)).map(|d| Inner {
             sa: d.sa,
             spi: d.spi,
             range: d.range,
@@ -89,27 +157,27 @@ impl Esp {
 
     /// The next lifetime event (hand it to IKE).
     pub fn poll_event(&mut self) -> Option<EspEvent> {
-        self.engine.poll_event()
+        with_engine!(&mut self.engine, e => e.poll_event())
     }
 
     /// When [`Esp::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.engine.poll_timeout()
+        with_engine!(&self.engine, e => e.poll_timeout())
     }
 
     /// Processes time-based lifetimes.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.engine.handle_timeout(now);
+        with_engine!(&mut self.engine, e => e.handle_timeout(now));
     }
 
     /// Per-SA statistics.
     pub fn stats(&self, sa: SaId) -> Option<SaStats> {
-        self.engine.stats(sa)
+        with_engine!(&self.engine, e => e.stats(sa))
     }
 
     /// Packets dropped before an SA was found (unknown SPI, truncated).
     pub fn unattributed_drops(&self) -> u64 {
-        let s = self.engine.engine_stats();
+        let s = with_engine!(&self.engine, e => e.engine_stats());
         s.unknown_spi + s.truncated + s.bad_outer_packet + s.not_esp
     }
 }

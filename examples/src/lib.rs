@@ -5,6 +5,7 @@
 //! file descriptor or a clock lives here.
 
 pub mod config;
+pub mod datapath;
 pub mod esp_glue;
 pub mod ike_endpoint;
 pub mod ike_glue;

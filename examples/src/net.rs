@@ -45,6 +45,12 @@ pub fn bind(local: SocketAddr, natt: bool) -> io::Result<UdpSock> {
     Ok(UdpSock { sock, local, natt })
 }
 
+/// A second descriptor of the same socket (`dup`), to register with another thread's
+/// runtime. Socket options are shared; both descriptors may send and receive.
+pub fn clone_std(s: &UdpSock) -> io::Result<std::net::UdpSocket> {
+    Ok(socket2::SockRef::from(&s.sock).try_clone()?.into())
+}
+
 /// The sockets `config` needs: for each connection, every local address (or the wildcard
 /// of each remote address family) on `local_port` and on 4500; for each manual SA, its
 /// local address and port. A port used for NAT-T framing anywhere is framed everywhere.

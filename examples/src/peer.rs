@@ -1,46 +1,54 @@
-//! The `ipsec-peer` run loop: one tokio `current_thread` task owning the TUN device, the UDP
-//! sockets, the clock, the ESP engine and the control plane.
+//! The `ipsec-peer` run loop: the main tokio `current_thread` task owns the control plane,
+//! the clock, the TUN reads and the outbound ESP engine; the inbound half (UDP 4500 → ESP
+//! decapsulation → TUN writes, with its own engine holding the inbound SAs) runs on a
+//! second thread, see [`crate::datapath`].
 //!
 //! ```text
 //!   loop {
 //!       select! {
 //!           SIGINT | SIGTERM            => break (then close IKE SAs, drain, final stats)
-//!           TUN readable                => on_tun: up to BATCH packets:
-//!                                            packet_selector → Spd::lookup → esp.encapsulate
-//!                                            in place (HEADROOM before the packet) → UDP send
-//!           a UDP socket readable       => on_udp: up to BATCH datagrams:
-//!                                            port 500: ike.handle
-//!                                            port 4500: classify_udp_4500 →
-//!                                              ESP  → esp.decapsulate in place → TUN write
-//!                                              IKE  → ike.handle (marker stripped)
-//!                                              keepalive → count
+//!           TUN readable                => on_tun: up to BATCH reads; with offload a read
+//!                                            is a TCP/UDP super-segment: packet_selector →
+//!                                            Spd::lookup once → split into segments laid
+//!                                            out at their ESP size → esp.encapsulate each
+//!                                            in place → one UDP GSO sendmsg per ≤64 KiB
+//!           a port-500 socket readable  => ike.handle
+//!           from the inbound loop       => IKE on 4500 → ike.handle; ESP events; reports
 //!           sleep_until(min(esp.poll_timeout, ike.poll_timeout)) => handle_timeout on both
-//!           stats tick                  => one line per SA
+//!           stats tick                  => one line per SA (inbound ones via a report)
 //!       }
-//!       drain(): ike.poll_event → install/remove SAs + SPD + keylog (inbound first);
-//!                ike.poll_transmit → send; esp.poll_event → ike.handle_esp_event; repeat
+//!       drain(): ike.poll_event → install/remove SAs (inbound ones in the inbound
+//!                engine, first) + SPD + keylog; ike.poll_transmit → send;
+//!                esp.poll_event → ike.handle_esp_event; repeat
 //!   }
 //! ```
 //!
 //! The packet path allocates nothing: the TUN, UDP and IKE buffers are allocated once and
-//! reused; sends use `try_send*` on slices of them (a full socket buffer drops the packet and
-//! counts it, as a router would).
+//! reused; sends use `try_*` calls on slices of them (a full socket buffer drops the packet
+//! and counts it, as a router would). Outbound, the only copy is the split of a
+//! super-segment into its segments (each lands where it is encrypted and sent from);
+//! inbound, the only copy moves each decrypted packet into the TUN write batch, where
+//! consecutive TCP segments are coalesced.
 
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ipsec_core::natt::{UdpPayload, classify_udp_4500};
 use ipsec_core::sa::{Direction, Lifetime, UdpEncap};
 use ipsec_core::{EspSaParams, EspTransform, Spi};
+use quinn_udp::{Transmit, UdpSocketState};
+use tokio::io::Interest;
 use tokio::signal::unix::{SignalKind, signal};
-use tun_rs::AsyncDevice;
+use tokio::sync::mpsc;
+use tun_rs::{AsyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 
 use crate::config::{Config, ManualDirection, ManualSa};
-use crate::esp_glue::{Esp, EspEvent, HEADROOM, SaId, SaStats, TAILROOM};
+use crate::datapath::{self, F_NEEDS_CSUM, GSO_NONE, GSO_UDP_L4, RxCmd, RxHandle, RxStats, Up};
+use crate::esp_glue::{Esp, EspEvent, HEADROOM, Provider, SaId, SaStats, TAILROOM};
 use crate::ike_glue::{ControlPlane, Datagram, IkeEvent};
 use crate::keylog::KeyLog;
 use crate::net::{self, UdpSock};
@@ -51,19 +59,46 @@ pub const BATCH: usize = 64;
 /// Largest IP packet.
 const MAX_PACKET: usize = 65535;
 
+/// Largest UDP payload of one GSO send.
+const GSO_MAX_BYTES: usize = 65000;
+
 /// Run-time options (from the command line).
 #[derive(Debug)]
 pub struct Options {
     /// Period of the statistics lines; `None` disables them.
     pub stats_interval: Option<Duration>,
+    /// TUN offload (virtio-net header, TSO/USO reads, coalesced writes).
+    pub offload: bool,
+    /// Threads of the packet path: 1 (both directions on the main thread) or 2 (the
+    /// inbound direction on its own thread).
+    pub threads: usize,
+    /// The crypto provider of the ESP engines.
+    pub provider: Provider,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            stats_interval: None,
+            offload: true,
+            threads: 2,
+            provider: Provider::default(),
+        }
+    }
 }
 
 /// The file descriptors.
 pub struct Io {
-    /// The TUN device.
-    pub tun: AsyncDevice,
+    /// The TUN device (shared with the inbound loop, which only writes to it).
+    pub tun: Arc<AsyncDevice>,
+    /// Whether the TUN device was opened with offload.
+    pub offload: bool,
+    /// Its MTU (no segment of a super-segment is larger).
+    pub mtu: u16,
     /// The UDP sockets.
     pub socks: Vec<UdpSock>,
+    /// quinn-udp state (UDP GSO) of each NAT-T socket.
+    pub udp: Vec<Option<UdpSocketState>>,
 }
 
 impl std::fmt::Debug for Io {
@@ -85,9 +120,18 @@ pub struct OutRoute {
     pub dst: SocketAddr,
 }
 
+/// Where an installed SA lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SaKey {
+    /// In the outbound engine (main thread).
+    Out(SaId),
+    /// In the inbound engine, under this handle.
+    In(u64),
+}
+
 #[derive(Debug)]
 struct InstalledSa {
-    id: SaId,
+    id: SaKey,
     spi: Spi,
     dir: Direction,
     label: String,
@@ -129,6 +173,7 @@ pub struct IoStats {
 
 /// The run-loop state (everything but the file descriptors).
 pub struct Peer<C: ControlPlane> {
+    /// The outbound engine.
     esp: Esp,
     ike: C,
     spd: Spd<OutRoute>,
@@ -136,10 +181,24 @@ pub struct Peer<C: ControlPlane> {
     keylog: KeyLog,
     /// I/O counters.
     pub stats: IoStats,
+    /// One TUN read: the packet starts at HEADROOM (the virtio-net header just before).
     tun_buf: Vec<u8>,
+    /// The segments of a super-segment, `stride` apart, stride = their ESP size.
+    seg_buf: Vec<u8>,
+    seg_sizes: Vec<usize>,
+    seg_wire: Vec<(usize, usize)>,
+    /// Largest segment slot.
+    max_slot: usize,
     udp_buf: Vec<u8>,
     ike_buf: Vec<u8>,
     next_sock: usize,
+    rx_cmd: mpsc::UnboundedSender<RxCmd>,
+    rx_up: mpsc::UnboundedReceiver<Up>,
+    rx: Option<RxHandle>,
+    next_handle: u64,
+    /// Sockets read by the main loop (plain IKE).
+    ctl_socks: Vec<usize>,
+    last_rx: RxStats,
 }
 
 impl<C: ControlPlane> std::fmt::Debug for Peer<C> {
@@ -152,11 +211,12 @@ impl<C: ControlPlane> std::fmt::Debug for Peer<C> {
 }
 
 /// Sets up the TUN device, routes and sockets for `config`; must run inside the runtime.
-pub fn open_io(config: &Config) -> anyhow::Result<Io> {
-    let tun = crate::tun::open(&config.tun)?;
+pub fn open_io(config: &Config, opts: &Options) -> anyhow::Result<Io> {
+    let tun = crate::tun::open(&config.tun, opts.offload)?;
     tracing::info!(
         dev = %config.tun.name,
         mtu = config.tun.mtu,
+        offload = opts.offload,
         addresses = ?config.tun.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "TUN device up"
     );
@@ -166,12 +226,30 @@ pub fn open_io(config: &Config) -> anyhow::Result<Io> {
         &config.tun.addresses,
     )?;
     let mut socks = Vec::new();
+    let mut udp = Vec::new();
     for (addr, natt) in net::plan(config) {
         let s = net::bind(addr, natt)?;
-        tracing::info!(local = %addr, natt, "UDP socket bound");
+        let state = if natt {
+            Some(UdpSocketState::new((&s.sock).into()).context("UDP socket options")?)
+        } else {
+            None
+        };
+        tracing::info!(
+            local = %addr,
+            natt,
+            gso_segments = state.as_ref().map_or(0, |s| s.max_gso_segments()),
+            "UDP socket bound"
+        );
         socks.push(s);
+        udp.push(state);
     }
-    Ok(Io { tun, socks })
+    Ok(Io {
+        tun: Arc::new(tun),
+        offload: opts.offload,
+        mtu: config.tun.mtu,
+        socks,
+        udp,
+    })
 }
 
 /// Builds the [`EspSaParams`] of a manual SA.
@@ -202,59 +280,98 @@ pub fn manual_params(m: &ManualSa) -> EspSaParams {
 }
 
 impl<C: ControlPlane> Peer<C> {
-    /// A peer with no SAs yet.
-    pub fn new(ike: C, keylog: KeyLog) -> Self {
-        Self {
-            esp: Esp::new(),
+    /// A peer with no SAs yet; starts the inbound loop (own thread with `threads ≥ 2`).
+    pub fn new(ike: C, keylog: KeyLog, io: &Io, opts: &Options) -> anyhow::Result<Self> {
+        let (rx_cmd, cmds) = mpsc::unbounded_channel();
+        let (up, rx_up) = mpsc::unbounded_channel();
+        let mut rx_socks = Vec::new();
+        let mut ctl_socks = Vec::new();
+        for (i, s) in io.socks.iter().enumerate() {
+            if s.natt {
+                rx_socks.push(datapath::RxSocket {
+                    sock: net::clone_std(s).context("duplicating a UDP socket")?,
+                    local: s.local,
+                });
+            } else {
+                ctl_socks.push(i);
+            }
+        }
+        let rx = datapath::spawn(
+            io.tun.clone(),
+            rx_socks,
+            opts.provider,
+            cmds,
+            up,
+            opts.threads >= 2,
+        )
+        .context("starting the inbound loop")?;
+        let max_slot = HEADROOM + usize::from(io.mtu) + TAILROOM;
+        Ok(Self {
+            esp: Esp::with_provider(opts.provider),
             ike,
             spd: Spd::default(),
             sas: Vec::new(),
             keylog,
             stats: IoStats::default(),
             tun_buf: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
+            seg_buf: vec![0; max_slot * IDEAL_BATCH_SIZE],
+            seg_sizes: vec![0; IDEAL_BATCH_SIZE],
+            seg_wire: vec![(0, 0); IDEAL_BATCH_SIZE],
+            max_slot,
             udp_buf: vec![0; MAX_PACKET],
             ike_buf: Vec::with_capacity(MAX_PACKET),
             next_sock: 0,
-        }
+            rx_cmd,
+            rx_up,
+            rx: Some(rx),
+            next_handle: 1,
+            ctl_socks,
+            last_rx: RxStats::default(),
+        })
     }
 
-    /// Installs one SA into the ESP engine, the key log and (outbound) the policy table.
+    /// Installs one SA into the ESP engine of its direction, the key log and (outbound)
+    /// the policy table.
     pub fn install_sa(
         &mut self,
         io: &Io,
         now: Instant,
         params: EspSaParams,
         label: &str,
-    ) -> anyhow::Result<SaId> {
+    ) -> anyhow::Result<()> {
         self.keylog.log_esp_sa(&params);
         let (spi, dir) = (params.spi, params.direction);
-        let route = if dir == Direction::Outbound {
+        let id = if dir == Direction::Outbound {
             let encap = params
                 .encap
                 .context("outbound SA without UDP encapsulation (raw ESP is not supported)")?;
             let local = SocketAddr::new(params.local_addr, encap.local_port);
             let sock = net::select(&io.socks, local)
                 .with_context(|| format!("no UDP socket bound to {local}"))?;
-            Some((
-                SocketAddr::new(params.remote_addr, encap.remote_port),
-                sock,
-                params.ts_local.clone(),
-                params.ts_remote.clone(),
-            ))
-        } else {
-            None
-        };
-        let id = self
-            .esp
-            .install(now, params)
-            .with_context(|| format!("installing SA {label} (SPI {spi})"))?;
-        if let Some((dst, sock, local, remote)) = route {
+            let dst = SocketAddr::new(params.remote_addr, encap.remote_port);
+            let (ts_local, ts_remote) = (params.ts_local.clone(), params.ts_remote.clone());
+            let id = self
+                .esp
+                .install(now, params)
+                .with_context(|| format!("installing SA {label} (SPI {spi})"))?;
             self.spd.insert(OutboundPolicy {
-                local,
-                remote,
+                local: ts_local,
+                remote: ts_remote,
                 sa: OutRoute { sa: id, sock, dst },
             });
-        }
+            SaKey::Out(id)
+        } else {
+            let handle = self.next_handle;
+            self.next_handle += 1;
+            self.rx_cmd
+                .send(RxCmd::Install {
+                    handle,
+                    params: Box::new(params),
+                })
+                .ok()
+                .context("the inbound loop has stopped")?;
+            SaKey::In(handle)
+        };
         tracing::info!(sa = label, spi = %spi, dir = ?dir, "ESP SA installed");
         self.sas.push(InstalledSa {
             id,
@@ -263,13 +380,19 @@ impl<C: ControlPlane> Peer<C> {
             label: label.to_string(),
             last: SaStats::default(),
         });
-        Ok(id)
+        Ok(())
     }
 
-    /// Removes an SA from the engine and the policy table.
-    pub fn remove_sa(&mut self, id: SaId) {
-        self.spd.remove_where(|r| r.sa == id);
-        self.esp.remove(id);
+    fn remove_sa(&mut self, id: SaKey) {
+        match id {
+            SaKey::Out(sa) => {
+                self.spd.remove_where(|r| r.sa == sa);
+                self.esp.remove(sa);
+            }
+            SaKey::In(h) => {
+                let _ = self.rx_cmd.send(RxCmd::Remove(h));
+            }
+        }
         if let Some(i) = self.sas.iter().position(|s| s.id == id) {
             let s = self.sas.swap_remove(i);
             tracing::info!(sa = %s.label, spi = %s.spi, dir = ?s.dir, "ESP SA removed");
@@ -294,7 +417,13 @@ impl<C: ControlPlane> Peer<C> {
         stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.ike.start(Instant::now(), config);
         self.drain(&io, Instant::now());
-        tracing::info!(sas = self.sas.len(), "running");
+        tracing::info!(
+            sas = self.sas.len(),
+            threads = opts.threads,
+            offload = io.offload,
+            provider = ?opts.provider,
+            "running"
+        );
         loop {
             let deadline = self.deadline();
             tokio::select! {
@@ -304,16 +433,21 @@ impl<C: ControlPlane> Peer<C> {
                     r.context("TUN device")?;
                     self.on_tun(&io)?;
                 }
-                r = readable_any(&io.socks, self.next_sock) => {
+                r = readable_any(&io.socks, &self.ctl_socks, self.next_sock) => {
                     let i = r.context("UDP socket")?;
-                    self.next_sock = (i + 1) % io.socks.len().max(1);
+                    let _ = i;
+                    self.next_sock = self.next_sock.wrapping_add(1);
                     self.on_udp(&io, i)?;
                 }
+                up = self.rx_up.recv() => match up {
+                    Some(up) => self.on_up(up, period),
+                    None => anyhow::bail!("the inbound loop stopped"),
+                },
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                     self.on_timeout(Instant::now());
                 }
                 _ = stats_tick.tick(), if opts.stats_interval.is_some() => {
-                    self.log_stats(period);
+                    self.log_stats();
                 }
             }
             self.drain(&io, Instant::now());
@@ -321,7 +455,30 @@ impl<C: ControlPlane> Peer<C> {
         // Later: this sends the IKE Deletes.
         self.ike.close_all(Instant::now());
         self.drain(&io, Instant::now());
-        self.log_stats(period);
+        // The final statistics: wait for the inbound loop's report, then stop it.
+        let _ = self.rx_cmd.send(RxCmd::Report);
+        let wait = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                up = self.rx_up.recv() => match up {
+                    Some(Up::Report { sas, stats }) => {
+                        self.on_report(&sas, stats, period);
+                        break;
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                _ = &mut wait => {
+                    tracing::warn!("no final report from the inbound loop");
+                    break;
+                }
+            }
+        }
+        let _ = self.rx_cmd.send(RxCmd::Stop);
+        if let Some(rx) = self.rx.take() {
+            rx.join().await;
+        }
         Ok(())
     }
 
@@ -343,13 +500,41 @@ impl<C: ControlPlane> Peer<C> {
         }
     }
 
-    /// Inner packets from TUN: select the SA, encapsulate in place, send.
+    fn on_up(&mut self, up: Up, period: Duration) {
+        let now = Instant::now();
+        match up {
+            Up::Ike {
+                local,
+                remote,
+                payload,
+            } => {
+                self.stats.ike_rx += 1;
+                self.ike.handle(
+                    now,
+                    Datagram {
+                        local,
+                        remote,
+                        payload: &payload,
+                    },
+                );
+            }
+            Up::Esp(ev) => self.on_esp_event(now, ev),
+            Up::Report { sas, stats } => self.on_report(&sas, stats, period),
+            Up::InstallFailed(h) => {
+                self.sas.retain(|s| s.id != SaKey::In(h));
+            }
+        }
+    }
+
+    /// Inner packets from TUN: one read is a packet or (offload) a super-segment.
     fn on_tun(&mut self, io: &Io) -> anyhow::Result<()> {
         let now = Instant::now();
+        let vnet = if io.offload { VIRTIO_NET_HDR_LEN } else { 0 };
+        let start = HEADROOM - vnet;
         for _ in 0..BATCH {
             let n = match io
                 .tun
-                .try_recv(&mut self.tun_buf[HEADROOM..HEADROOM + MAX_PACKET])
+                .try_recv(&mut self.tun_buf[start..HEADROOM + MAX_PACKET])
             {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -357,41 +542,221 @@ impl<C: ControlPlane> Peer<C> {
                 Err(e) => return Err(e).context("reading the TUN device"),
             };
             self.stats.tun_rx += 1;
-            let payload = HEADROOM..HEADROOM + n;
-            let Some(sel) = packet_selector(&self.tun_buf[payload.clone()]) else {
+            if n <= vnet {
                 self.stats.not_ip += 1;
                 continue;
+            }
+            let end = start + n;
+            if vnet == 0 {
+                self.send_one(io, now, HEADROOM..end);
+                continue;
+            }
+            let hdr = match VirtioNetHdr::decode(&self.tun_buf[start..HEADROOM]) {
+                Ok(h) => h,
+                Err(_) => {
+                    self.stats.not_ip += 1;
+                    continue;
+                }
             };
-            let Some(route) = self.spd.lookup(&sel).copied() else {
+            if hdr.gso_type == GSO_NONE {
+                if hdr.flags & F_NEEDS_CSUM != 0
+                    && !datapath::finish_checksum(
+                        &mut self.tun_buf[HEADROOM..end],
+                        hdr.csum_start,
+                        hdr.csum_offset,
+                    )
+                {
+                    self.stats.not_ip += 1;
+                    continue;
+                }
+                self.send_one(io, now, HEADROOM..end);
+            } else {
+                self.send_super(io, now, hdr, HEADROOM..end);
+            }
+        }
+        Ok(())
+    }
+
+    /// The SA for the packet at `tun_buf[pkt]`, or `None` (counted, IKE asked to acquire).
+    fn route(&mut self, now: Instant, pkt: std::ops::Range<usize>) -> Option<OutRoute> {
+        let Some(sel) = packet_selector(&self.tun_buf[pkt]) else {
+            self.stats.not_ip += 1;
+            return None;
+        };
+        match self.spd.lookup(&sel).copied() {
+            Some(r) => Some(r),
+            None => {
                 self.stats.no_policy += 1;
                 tracing::trace!(src = %sel.src, dst = %sel.dst, proto = sel.proto, "no policy");
                 self.ike.acquire(now, &sel);
-                continue;
-            };
-            match self
-                .esp
-                .encapsulate(now, route.sa, &mut self.tun_buf, payload)
+                None
+            }
+        }
+    }
+
+    /// One inner packet at `tun_buf[payload]`: encapsulate in place, send.
+    fn send_one(&mut self, io: &Io, now: Instant, payload: std::ops::Range<usize>) {
+        let Some(route) = self.route(now, payload.clone()) else {
+            return;
+        };
+        match self
+            .esp
+            .encapsulate(now, route.sa, &mut self.tun_buf, payload)
+        {
+            Ok(wire) => match io.socks[route.sock]
+                .sock
+                .try_send_to(&self.tun_buf[wire], route.dst)
             {
-                Ok(wire) => match io.socks[route.sock]
+                Ok(_) => self.stats.udp_tx += 1,
+                Err(e) => {
+                    self.stats.udp_tx_err += 1;
+                    tracing::debug!(error = %e, dst = %route.dst, "ESP send failed");
+                }
+            },
+            Err(e) => {
+                self.stats.encap_err += 1;
+                tracing::debug!(error = %e, "encapsulation refused");
+            }
+        }
+    }
+
+    /// A TCP or UDP super-segment at `tun_buf[pkt]`: one policy lookup, split into
+    /// segments placed one ESP packet apart, encapsulate each in place, send the train
+    /// with UDP GSO.
+    fn send_super(
+        &mut self,
+        io: &Io,
+        now: Instant,
+        mut hdr: VirtioNetHdr,
+        pkt: std::ops::Range<usize>,
+    ) {
+        let len = pkt.len();
+        let is_v6 = self.tun_buf[pkt.start] >> 4 == 6;
+        // The kernel's hdr_len is not to be trusted (forwarded packets): recompute it.
+        let cs = usize::from(hdr.csum_start);
+        if hdr.gso_type == GSO_UDP_L4 {
+            hdr.hdr_len = hdr.csum_start.saturating_add(8);
+        } else {
+            let off = hdr.csum_start as usize + 12;
+            if len <= off {
+                self.stats.not_ip += 1;
+                return;
+            }
+            let th = usize::from(self.tun_buf[pkt.start + off] >> 4) * 4;
+            if !(20..=60).contains(&th) {
+                self.stats.not_ip += 1;
+                return;
+            }
+            hdr.hdr_len = (cs + th) as u16;
+        }
+        if usize::from(hdr.hdr_len) > len || hdr.gso_size == 0 {
+            self.stats.not_ip += 1;
+            return;
+        }
+        let Some(route) = self.route(now, pkt.clone()) else {
+            return;
+        };
+        let sa = route.sa;
+        let full = usize::from(hdr.hdr_len) + usize::from(hdr.gso_size);
+        let (Some(head), Some(over)) = (self.esp.headroom(sa), self.esp.overhead(sa, full)) else {
+            self.stats.encap_err += 1;
+            return;
+        };
+        let stride = full + over;
+        if stride > self.max_slot {
+            self.stats.encap_err += 1;
+            return;
+        }
+        let n = {
+            let mut chunks = self.seg_buf.chunks_mut(stride);
+            let mut outs: [&mut [u8]; IDEAL_BATCH_SIZE] =
+                std::array::from_fn(|_| chunks.next().unwrap_or_default());
+            let n = match tun_rs::gso_split(
+                &mut self.tun_buf[pkt],
+                hdr,
+                &mut outs,
+                &mut self.seg_sizes,
+                head,
+                is_v6,
+            ) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.stats.not_ip += 1;
+                    tracing::debug!(error = %e, "TUN super-segment not split");
+                    return;
+                }
+            };
+            self.stats.tun_rx += n.saturating_sub(1) as u64;
+            for (i, slot) in outs.iter_mut().enumerate().take(n) {
+                let payload = head..head + self.seg_sizes[i];
+                self.seg_wire[i] = match self.esp.encapsulate(now, sa, slot, payload) {
+                    Ok(w) => (w.start, w.end),
+                    Err(e) => {
+                        self.stats.encap_err += 1;
+                        tracing::debug!(error = %e, "encapsulation refused");
+                        (0, 0)
+                    }
+                };
+            }
+            n
+        };
+        // Contiguous when every ESP packet fills its slot (all but the last).
+        let contiguous = (0..n).all(|i| {
+            let (a, b) = self.seg_wire[i];
+            a == 0 && b > 0 && (i + 1 == n || b == stride)
+        });
+        let sock = &io.socks[route.sock];
+        let gso = io.udp[route.sock].as_ref();
+        let max_segs = gso
+            .map_or(1, |g| g.max_gso_segments())
+            .min(GSO_MAX_BYTES / stride);
+        if contiguous && max_segs > 1 {
+            let gso = gso.expect("max_segs > 1 implies a GSO state");
+            let mut i = 0;
+            while i < n {
+                let k = max_segs.min(n - i);
+                let end = (i + k - 1) * stride + self.seg_wire[i + k - 1].1;
+                let t = Transmit {
+                    destination: route.dst,
+                    ecn: None,
+                    contents: &self.seg_buf[i * stride..end],
+                    segment_size: (k > 1).then_some(stride),
+                    src_ip: None,
+                };
+                match sock
                     .sock
-                    .try_send_to(&self.tun_buf[wire], route.dst)
+                    .try_io(Interest::WRITABLE, || gso.try_send((&sock.sock).into(), &t))
+                {
+                    Ok(()) => self.stats.udp_tx += k as u64,
+                    Err(e) => {
+                        self.stats.udp_tx_err += k as u64;
+                        tracing::debug!(error = %e, dst = %route.dst, "ESP send failed");
+                    }
+                }
+                i += k;
+            }
+        } else {
+            for i in 0..n {
+                let (a, b) = self.seg_wire[i];
+                if b == 0 {
+                    continue;
+                }
+                let at = i * stride;
+                match sock
+                    .sock
+                    .try_send_to(&self.seg_buf[at + a..at + b], route.dst)
                 {
                     Ok(_) => self.stats.udp_tx += 1,
                     Err(e) => {
                         self.stats.udp_tx_err += 1;
                         tracing::debug!(error = %e, dst = %route.dst, "ESP send failed");
                     }
-                },
-                Err(e) => {
-                    self.stats.encap_err += 1;
-                    tracing::debug!(error = %e, "encapsulation refused");
                 }
             }
         }
-        Ok(())
     }
 
-    /// Datagrams from socket `i`: IKE to the control plane, ESP to the engine then TUN.
+    /// Datagrams from a plain IKE socket (the NAT-T ones are read by the inbound loop).
     fn on_udp(&mut self, io: &Io, i: usize) -> anyhow::Result<()> {
         let now = Instant::now();
         let s = &io.socks[i];
@@ -407,56 +772,13 @@ impl<C: ControlPlane> Peer<C> {
                 }
             };
             self.stats.udp_rx += 1;
-            if !s.natt {
-                self.stats.ike_rx += 1;
-                let d = Datagram {
-                    local: s.local,
-                    remote: from,
-                    payload: &self.udp_buf[..n],
-                };
-                self.ike.handle(now, d);
-                continue;
-            }
-            // Decide first, so the classification's borrow ends before the in-place work.
-            enum Kind {
-                Esp,
-                Ike,
-                Keepalive,
-                Invalid,
-            }
-            let kind = match classify_udp_4500(&self.udp_buf[..n]) {
-                UdpPayload::Esp(_) => Kind::Esp,
-                UdpPayload::Ike(_) => Kind::Ike,
-                UdpPayload::NatKeepalive => Kind::Keepalive,
-                _ => Kind::Invalid,
+            self.stats.ike_rx += 1;
+            let d = Datagram {
+                local: s.local,
+                remote: from,
+                payload: &self.udp_buf[..n],
             };
-            match kind {
-                Kind::Esp => match self.esp.decapsulate(now, &mut self.udp_buf[..n]) {
-                    Ok(inner) => match io.tun.try_send(&self.udp_buf[inner.range]) {
-                        Ok(_) => self.stats.tun_tx += 1,
-                        Err(e) => {
-                            self.stats.tun_tx_err += 1;
-                            tracing::debug!(error = %e, "TUN write failed");
-                        }
-                    },
-                    Err(reason) => {
-                        self.stats.esp_drop += 1;
-                        tracing::debug!(%reason, from = %from, "ESP packet dropped");
-                    }
-                },
-                Kind::Ike => {
-                    self.stats.ike_rx += 1;
-                    // The UDP payload as received, non-ESP marker included.
-                    let d = Datagram {
-                        local: s.local,
-                        remote: from,
-                        payload: &self.udp_buf[..n],
-                    };
-                    self.ike.handle(now, d);
-                }
-                Kind::Keepalive => self.stats.keepalive += 1,
-                Kind::Invalid => self.stats.invalid += 1,
-            }
+            self.ike.handle(now, d);
         }
         Ok(())
     }
@@ -527,7 +849,7 @@ impl<C: ControlPlane> Peer<C> {
                 inbound_spi,
                 outbound_spi,
             } => {
-                let ids: Vec<SaId> = self
+                let ids: Vec<SaKey> = self
                     .sas
                     .iter()
                     .filter(|s| {
@@ -551,11 +873,21 @@ impl<C: ControlPlane> Peer<C> {
         self.ike.handle_esp_event(now, &ev);
     }
 
+    /// Asks the inbound loop for its report; the statistics lines are logged when it
+    /// arrives.
+    pub fn log_stats(&mut self) {
+        let _ = self.rx_cmd.send(RxCmd::Report);
+    }
+
     /// Logs one line per SA plus one for the I/O counters, with rates over `period`.
-    pub fn log_stats(&mut self, period: Duration) {
+    fn on_report(&mut self, rx_sas: &[(u64, SaStats)], rx: RxStats, period: Duration) {
         let secs = period.as_secs_f64().max(1e-3);
         for s in &mut self.sas {
-            let Some(st) = self.esp.stats(s.id) else {
+            let st = match s.id {
+                SaKey::Out(id) => self.esp.stats(id),
+                SaKey::In(h) => rx_sas.iter().find(|(x, _)| *x == h).map(|(_, st)| *st),
+            };
+            let Some(st) = st else {
                 continue;
             };
             let dp = st.packets - s.last.packets;
@@ -575,38 +907,39 @@ impl<C: ControlPlane> Peer<C> {
             );
             s.last = st;
         }
+        self.last_rx = rx;
         let t = self.stats;
         tracing::info!(
             tun_rx = t.tun_rx,
-            tun_tx = t.tun_tx,
-            udp_rx = t.udp_rx,
+            tun_tx = rx.tun_tx,
+            udp_rx = t.udp_rx + rx.udp_rx,
             udp_tx = t.udp_tx,
             udp_tx_err = t.udp_tx_err,
-            tun_tx_err = t.tun_tx_err,
+            tun_tx_err = rx.tun_tx_err,
             no_policy = t.no_policy,
             not_ip = t.not_ip,
             encap_err = t.encap_err,
-            esp_drop = t.esp_drop,
-            esp_unattributed = self.esp.unattributed_drops(),
+            esp_drop = rx.esp_drop,
+            esp_unattributed = rx.unattributed,
             ike_rx = t.ike_rx,
             ike_tx = t.ike_tx,
-            keepalive = t.keepalive,
-            invalid = t.invalid,
+            keepalive = rx.keepalive,
+            invalid = rx.invalid,
             "I/O stats"
         );
     }
 }
 
-/// Resolves with the index of a readable socket, polling from `start` round-robin so a busy
-/// socket cannot starve the others.
-async fn readable_any(socks: &[UdpSock], start: usize) -> io::Result<usize> {
-    if socks.is_empty() {
+/// Resolves with the index of a readable socket among `which`, polling round-robin from
+/// `start` so a busy socket cannot starve the others.
+async fn readable_any(socks: &[UdpSock], which: &[usize], start: usize) -> io::Result<usize> {
+    if which.is_empty() {
         return std::future::pending().await;
     }
     poll_fn(|cx| {
-        let n = socks.len();
+        let n = which.len();
         for k in 0..n {
-            let i = (start + k) % n;
+            let i = which[(start + k) % n];
             if let Poll::Ready(r) = socks[i].sock.poll_recv_ready(cx) {
                 return Poll::Ready(r.map(|()| i));
             }

@@ -15,11 +15,20 @@ use tun_rs::{AsyncDevice, DeviceBuilder};
 
 use crate::config::{IpPrefix, TunConfig};
 
-/// Creates the TUN device with its MTU and addresses, up.
-pub fn open(cfg: &TunConfig) -> anyhow::Result<AsyncDevice> {
+/// Packets the kernel queues for the TUN reader.
+pub const TX_QUEUE_LEN: u32 = 4096;
+
+/// Creates the TUN device with its MTU and addresses, up. With `offload` the device has
+/// `IFF_VNET_HDR` and TSO/USO enabled: reads carry a virtio-net header and may be TCP or UDP
+/// super-segments (up to 64 KiB) to split; writes carry a virtio-net header and may be
+/// coalesced segments.
+pub fn open(cfg: &TunConfig, offload: bool) -> anyhow::Result<AsyncDevice> {
     let mut b = DeviceBuilder::new()
         .name(cfg.name.clone())
         .mtu(cfg.mtu)
+        .offload(offload)
+        // The default (500) overflows under TCP bursts when the reader is briefly busy.
+        .tx_queue_len(TX_QUEUE_LEN)
         .enable(true);
     // The builder takes one IPv4 address; further ones are added after creation.
     let mut first_v4 = true;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ipsec-peer --config peer.toml [--keylog keys.txt] [--stats-interval 10s] [--check]
+//!            [--threads 1|2] [--offload on|off] [--provider rustcrypto|aws-lc]
 //! RUST_LOG=debug ipsec-peer --config peer.toml
 //! ```
 //!
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use examples::config::{Config, parse_duration};
+use examples::esp_glue::Provider;
 use examples::ike_endpoint::Ike;
 use examples::ike_glue::{ControlPlane, NoIke};
 use examples::keylog::KeyLog;
@@ -40,6 +42,25 @@ struct Cli {
     /// Only check the configuration and exit.
     #[arg(long)]
     check: bool,
+    /// Threads of the packet path: 2 runs the inbound direction (UDP → ESP → TUN) on its
+    /// own thread, 1 keeps everything on one.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    threads: u8,
+    /// TUN offload: virtio-net header, TSO/USO super-segments read and split, TCP segments
+    /// coalesced on write ("on" or "off").
+    #[arg(long, default_value = "on", value_parser = parse_on_off)]
+    offload: bool,
+    /// ESP crypto provider: "rustcrypto", or "aws-lc" (built with the `aws-lc` feature).
+    #[arg(long, default_value = "rustcrypto")]
+    provider: Provider,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -84,6 +105,9 @@ fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     };
     let opts = Options {
         stats_interval: (!cli.stats_interval.is_zero()).then_some(cli.stats_interval),
+        offload: cli.offload,
+        threads: usize::from(cli.threads),
+        provider: cli.provider,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -104,8 +128,8 @@ async fn serve<C: ControlPlane>(
     config: &Config,
     opts: &Options,
 ) -> anyhow::Result<()> {
-    let io = peer::open_io(config)?;
-    let mut p = Peer::new(ike, keylog);
+    let io = peer::open_io(config, opts)?;
+    let mut p = Peer::new(ike, keylog, &io, opts)?;
     p.install_manual(&io, Instant::now(), config)?;
     p.run(io, config, opts).await
 }
