@@ -52,8 +52,23 @@ impl<P: CryptoProvider> Sa<P> {
 
     /// Takes the next sequence number (RFC 4303 §3.3.3), raising the warning and exhaustion
     /// events.
-    #[inline]
+    #[inline(always)]
     fn next_seq(
+        &mut self,
+        id: SaId,
+        events: &mut std::collections::VecDeque<EspEvent>,
+    ) -> Option<u64> {
+        // Far from the warning margin (and so from the end): nothing to raise.
+        if self.last_seq < self.layout.warn_seq - 1 {
+            self.last_seq += 1;
+            return Some(self.last_seq);
+        }
+        self.next_seq_near_end(id, events)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn next_seq_near_end(
         &mut self,
         id: SaId,
         events: &mut std::collections::VecDeque<EspEvent>,
@@ -90,7 +105,7 @@ impl<P: CryptoProvider> Sa<P> {
 }
 
 /// Writes trailer, ESP header and seals `buf[esp_start..esp_end]`.
-#[inline]
+#[inline(always)]
 fn seal_esp<P: CryptoProvider>(
     sa: &Sa<P>,
     buf: &mut [u8],
