@@ -302,14 +302,7 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// Deletes one Child SA (§1.4.1), with any Child SA that is replacing it. The
     /// [`Event::ChildSaDeleted`] comes when the peer confirms, or when the IKE SA goes away.
     pub fn delete_child_sa(&mut self, now: Instant, child: ChildSaId) -> Result<(), CommandError> {
-        let sa = self.owner_of(child).ok_or(CommandError::UnknownChildSa)?;
-        if self
-            .sas
-            .get(&sa)
-            .is_none_or(|s| s.state != IkeState::Established)
-        {
-            return Err(CommandError::NotEstablished);
-        }
+        let sa = self.established_owner_of(child)?;
         self.with_sa(sa, |ep, s| {
             // A rekey of ours in flight for it: its result is deleted too.
             if let Some(out) = s.outstanding.as_mut()
@@ -373,14 +366,7 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// [`crate::event`] for the events). Asking again while a rekey is under way, or for a
     /// Child SA already replaced, is not an error and does nothing.
     pub fn rekey_child_sa(&mut self, now: Instant, child: ChildSaId) -> Result<(), CommandError> {
-        let sa = self.owner_of(child).ok_or(CommandError::UnknownChildSa)?;
-        if self
-            .sas
-            .get(&sa)
-            .is_none_or(|s| s.state != IkeState::Established)
-        {
-            return Err(CommandError::NotEstablished);
-        }
+        let sa = self.established_owner_of(child)?;
         self.with_sa(sa, |ep, s| ep.start_child_rekey(now, s, child));
         Ok(())
     }
@@ -989,6 +975,15 @@ impl<P: CryptoProvider> Endpoint<P> {
             )));
         }
         Ok(())
+    }
+
+    /// The IKE SA of `child`, which must be established (commands on Child SAs).
+    fn established_owner_of(&self, child: ChildSaId) -> Result<IkeSaHandle, CommandError> {
+        let sa = self.owner_of(child).ok_or(CommandError::UnknownChildSa)?;
+        match self.sas.get(&sa) {
+            Some(s) if s.state == IkeState::Established => Ok(sa),
+            _ => Err(CommandError::NotEstablished),
+        }
     }
 
     pub(crate) fn owner_of(&self, child: ChildSaId) -> Option<IkeSaHandle> {

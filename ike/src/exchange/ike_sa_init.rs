@@ -14,7 +14,7 @@ use crate::event::{CloseReason, Event};
 use crate::ike_sa::{IkeSa, IkeState, Request};
 use crate::keys::IkeSaKeys;
 use crate::message::header::{ExchangeType, Flags, IkeHeader};
-use crate::message::{KePayload, Message, NotifyPayload, NotifyType, Payload};
+use crate::message::{KePayload, Message, NotifyPayload, NotifyType, Payload, SaPayload};
 use crate::nat::{self, nat_detection_hash};
 use crate::proposal::{self, KeMatch};
 
@@ -23,8 +23,32 @@ pub(crate) const NONCE_LEN: usize = 32;
 /// Cookie and INVALID_KE_PAYLOAD round trips tolerated before giving up.
 const MAX_INIT_RETRIES: u32 = 5;
 
-fn find<'a, T>(payloads: &'a [Payload], f: impl Fn(&'a Payload) -> Option<&'a T>) -> Option<&'a T> {
-    payloads.iter().find_map(f)
+/// The SA, KE and Nonce payloads every IKE_SA_INIT message carries (§1.2), as
+/// (nonce, SA, KE); `None` if one is missing.
+fn sa_ke_nonce(payloads: &[Payload]) -> Option<(&Vec<u8>, &SaPayload, &KePayload)> {
+    let (mut nonce, mut sa, mut ke) = (None, None, None);
+    for p in payloads {
+        match p {
+            Payload::Nonce(n) => nonce = nonce.or(Some(n)),
+            Payload::Sa(x) => sa = sa.or(Some(x)),
+            Payload::Ke(k) => ke = ke.or(Some(k)),
+            _ => {}
+        }
+    }
+    Some((nonce?, sa?, ke?))
+}
+
+/// NAT detection as seen from `local`/`remote` with the peer's NAT_DETECTION_* notifies.
+fn detect_nat(
+    payloads: &[Payload],
+    spi_i: IkeSpi,
+    spi_r: IkeSpi,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Option<nat::NatStatus> {
+    let srcs: Vec<&[u8]> = notify_data(payloads, NotifyType::NAT_DETECTION_SOURCE_IP).collect();
+    let dst = notify_data(payloads, NotifyType::NAT_DETECTION_DESTINATION_IP).next();
+    nat::evaluate(spi_i, spi_r, local, remote, &srcs, dst)
 }
 
 fn notify_data(payloads: &[Payload], ty: NotifyType) -> impl Iterator<Item = &[u8]> {
@@ -170,28 +194,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             return self.drop_datagram(DropReason::HalfOpenLimit, "too many half-open IKE SAs");
         }
         let ps = &msg.payloads;
-        let nonce = find(ps, |p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let sa_payload = find(ps, |p| {
-            if let Payload::Sa(s) = p {
-                Some(s)
-            } else {
-                None
-            }
-        });
-        let ke = find(ps, |p| {
-            if let Payload::Ke(k) = p {
-                Some(k)
-            } else {
-                None
-            }
-        });
-        let (Some(ni), Some(sa_payload), Some(ke)) = (nonce, sa_payload, ke) else {
+        let Some((ni, sa_payload, ke)) = sa_ke_nonce(ps) else {
             self.init_error(
                 local,
                 remote,
@@ -306,9 +309,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         ) else {
             return self.drop_datagram(DropReason::Unexpected, "key derivation failed");
         };
-        let srcs: Vec<&[u8]> = notify_data(ps, NotifyType::NAT_DETECTION_SOURCE_IP).collect();
-        let dst = notify_data(ps, NotifyType::NAT_DETECTION_DESTINATION_IP).next();
-        let nat = nat::evaluate(header.spi_i, IkeSpi::ZERO, local, remote, &srcs, dst);
+        let nat = detect_nat(ps, header.spi_i, IkeSpi::ZERO, local, remote);
         let mut out = vec![
             Payload::Sa(crate::message::SaPayload::new(vec![chosen.response(&[])])),
             Payload::Ke(KePayload {
@@ -431,28 +432,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             };
             return self.retire(sa, reason);
         }
-        let nonce = find(ps, |p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let sa_payload = find(ps, |p| {
-            if let Payload::Sa(s) = p {
-                Some(s)
-            } else {
-                None
-            }
-        });
-        let ke = find(ps, |p| {
-            if let Payload::Ke(k) = p {
-                Some(k)
-            } else {
-                None
-            }
-        });
-        let (Some(nr), Some(sa_payload), Some(ke)) = (nonce, sa_payload, ke) else {
+        let Some((nr, sa_payload, ke)) = sa_ke_nonce(ps) else {
             return self.drop_datagram(
                 DropReason::Malformed,
                 "IKE_SA_INIT response without SA, KE or Nonce",
@@ -511,10 +491,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         if let Err(e) = sa.protect_with(&*self.provider, keys) {
             return self.retire(sa, CloseReason::Protocol(e.to_string()));
         }
-        let srcs: Vec<&[u8]> = notify_data(ps, NotifyType::NAT_DETECTION_SOURCE_IP).collect();
-        let dst = notify_data(ps, NotifyType::NAT_DETECTION_DESTINATION_IP).next();
-        sa.nat = nat::evaluate(sa.spi_i, sa.spi_r, dgram.local, dgram.remote, &srcs, dst)
-            .unwrap_or_default();
+        sa.nat = detect_nat(ps, sa.spi_i, sa.spi_r, dgram.local, dgram.remote).unwrap_or_default();
         sa.init_response = bytes.to_vec();
         sa.outstanding = None;
         sa.next_msg_id = 1;
