@@ -9,13 +9,18 @@
 SW_PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins
   libstrongswan-standard-plugins libstrongswan-extra-plugins)
 
-# sw_conf DIR: strongswan.conf for one instance in DIR (vici socket DIR/vici).
+SW_LOAD_DEFAULT="random nonce aes sha1 sha2 hmac gcm chapoly curve25519 kdf pem pkcs1 x509 pubkey openssl kernel-libipsec kernel-netlink socket-default vici updown"
+# The fast crypto first: charon takes the first plugin offering an algorithm.
+SW_LOAD_FAST="openssl aesni random nonce aes sha1 sha2 hmac gcm chapoly curve25519 kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici updown"
+
+# sw_conf DIR [LOAD]: strongswan.conf for one instance in DIR (vici socket DIR/vici);
+# LOAD is the plugin list (default $SW_LOAD_DEFAULT).
 sw_conf() {
-  local dir=$1
+  local dir=$1 load=${2:-$SW_LOAD_DEFAULT}
   mkdir -p "$dir"
   cat >"$dir/strongswan.conf" <<CONF
 charon {
-  load = random nonce aes sha1 sha2 hmac gcm chapoly curve25519 kdf pem pkcs1 x509 pubkey openssl kernel-libipsec kernel-netlink socket-default vici updown
+  load = $load
   filelog {
     stderr {
       default = 1

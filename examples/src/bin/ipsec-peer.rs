@@ -48,7 +48,7 @@ struct Cli {
     threads: u8,
     /// TUN offload: virtio-net header, TSO/USO super-segments read and split, TCP segments
     /// coalesced on write ("on" or "off").
-    #[arg(long, default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     offload: bool,
     /// ESP crypto provider: "rustcrypto", or "aws-lc" (built with the `aws-lc` feature).
     #[arg(long, default_value = "rustcrypto")]
