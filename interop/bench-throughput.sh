@@ -10,6 +10,8 @@
 #
 #   bash interop/bench-throughput.sh            # prints a markdown table and the ratios
 #   BENCH_TIME=10 BENCH_PEER_ARGS="--provider aws-lc" BENCH_ONLY="ours wg" bash interop/...
+#   BENCH_PERF=ours ...   # perf profile of the ipsec-peer processes during the TCP run
+#                         # (summary left in /tmp/ipsr-perf-ours.txt)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/strongswan.sh"
@@ -47,10 +49,23 @@ run_iperf() {
   sleep 0.5
   local args=(-c "$srv" -B "$cli" -t "$BENCH_TIME" -J)
   [ "$mode" = udp ] && args+=(-u -b 0 -l "$BENCH_UDP_LEN")
-  local t0 t1
+  local t0 t1 perf_pid=
+  if [ -n "${BENCH_PERF:-}" ] && [ "$name" = "$BENCH_PERF" ] && [ "$mode" = tcp ]; then
+    # A per-packet profile of the tunnel processes (software clock: no PMU in VMs).
+    perf record -q -e cpu-clock -F 4000 -g -o "$IPSR_WORK/perf-$name.data" \
+      -p "$(IFS=,; echo "$*")" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   t0=$(cpu_ticks "$@")
   ip netns exec "$NS_A" iperf3 "${args[@]}" >"$out" 2>&1 || true
   t1=$(cpu_ticks "$@")
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$IPSR_WORK/perf-$name.data" --no-children --sort comm,dso,symbol --percent-limit 0.7 \
+      --stdio 2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' >"$IPSR_WORK/perf-$name.txt" || true
+    cp "$IPSR_WORK/perf-$name.txt" "/tmp/ipsr-perf-$name.txt" 2>/dev/null || true
+  fi
   wait "$spid" 2>/dev/null || true
   python3 - "$out" "$mode" "$((t1 - t0))" "$HZ" "$#" <<'PY'
 import json, sys
@@ -157,28 +172,30 @@ fi
 # --- wireguard-go ---------------------------------------------------------------------
 if [[ " $BENCH_ONLY " == *" wg "* ]]; then
   ipsr_netns_pair wa wb
+  # The UAPI sockets (/var/run/wireguard/NAME.sock) are not per namespace: distinct names.
+  rm -f /var/run/wireguard/wgipsra.sock /var/run/wireguard/wgipsrb.sock
   ka=$(wg genkey)
   kb=$(wg genkey)
-  ipsr_start "$NS_A" wg-a env LOG_LEVEL=error WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go -f wg0
+  ipsr_start "$NS_A" wg-a env LOG_LEVEL=error WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go -f wgipsra
   WA=$LAST_PID
-  ipsr_start "$NS_B" wg-b env LOG_LEVEL=error WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go -f wg0
+  ipsr_start "$NS_B" wg-b env LOG_LEVEL=error WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go -f wgipsrb
   WB=$LAST_PID
   for i in $(seq 1 50); do
-    ip -n "$NS_A" link show wg0 >/dev/null 2>&1 && ip -n "$NS_B" link show wg0 >/dev/null 2>&1 && break
+    ip -n "$NS_A" link show wgipsra >/dev/null 2>&1 && ip -n "$NS_B" link show wgipsrb >/dev/null 2>&1 && break
     sleep 0.1
   done
   echo "$ka" >"$IPSR_WORK/wg-a.key"
   echo "$kb" >"$IPSR_WORK/wg-b.key"
-  ip netns exec "$NS_A" wg set wg0 private-key "$IPSR_WORK/wg-a.key" listen-port 51820 \
+  ip netns exec "$NS_A" wg set wgipsra private-key "$IPSR_WORK/wg-a.key" listen-port 51820 \
     peer "$(echo "$kb" | wg pubkey)" allowed-ips fd02::1/128 endpoint "[$IPSR_B6]:51820"
-  ip netns exec "$NS_B" wg set wg0 private-key "$IPSR_WORK/wg-b.key" listen-port 51820 \
+  ip netns exec "$NS_B" wg set wgipsrb private-key "$IPSR_WORK/wg-b.key" listen-port 51820 \
     peer "$(echo "$ka" | wg pubkey)" allowed-ips fd01::1/128 endpoint "[$IPSR_A6]:51820"
-  ip -n "$NS_A" addr add fd01::1/128 dev wg0
-  ip -n "$NS_B" addr add fd02::1/128 dev wg0
-  ip -n "$NS_A" link set wg0 up
-  ip -n "$NS_B" link set wg0 up
-  ip -n "$NS_A" route add fd02::1/128 dev wg0
-  ip -n "$NS_B" route add fd01::1/128 dev wg0
+  ip -n "$NS_A" addr add fd01::1/128 dev wgipsra
+  ip -n "$NS_B" addr add fd02::1/128 dev wgipsrb
+  ip -n "$NS_A" link set wgipsra up
+  ip -n "$NS_B" link set wgipsrb up
+  ip -n "$NS_A" route add fd02::1/128 dev wgipsra
+  ip -n "$NS_B" route add fd01::1/128 dev wgipsrb
   sleep 0.5
   ip netns exec "$NS_A" ping -6 -c 2 -i 0.2 -W 2 -I fd01::1 fd02::1 >/dev/null || fail "wireguard-go tunnel down"
   bench_pair wg "$WA" "$WB"
