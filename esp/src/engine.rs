@@ -236,6 +236,7 @@ impl<P: CryptoProvider> EspEngine<P> {
     /// Test hook: sets the last sequence number sent by an outbound SA, so that tests can
     /// cross 2^32 or reach exhaustion without sending billions of packets.
     #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn set_last_seq_for_testing(&mut self, sa: SaId, last_seq: u64) -> bool {
         match self.sad.get_mut(sa) {
             Some(s) if s.direction == Direction::Outbound => {
@@ -249,6 +250,7 @@ impl<P: CryptoProvider> EspEngine<P> {
     /// Test hook: records `seq` in an inbound SA's replay window as if it had been received
     /// (to set the ESN high half for known-answer vectors).
     #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn mark_received_for_testing(&mut self, sa: SaId, seq: u64) -> bool {
         match self.sad.get_mut(sa) {
             Some(s) if s.direction == Direction::Inbound => {
@@ -263,6 +265,7 @@ impl<P: CryptoProvider> EspEngine<P> {
     /// the SA's keys, writing the SPI, the low sequence number, the IV (`iv`, or derived from
     /// `seq` as [`EspEngine::encapsulate`] does when `None`) and the ICV. No state changes.
     #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn seal_raw_for_testing(
         &self,
         sa: SaId,

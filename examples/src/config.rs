@@ -694,7 +694,12 @@ fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
 fn de_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {
     match String::deserialize(d)?.as_str() {
         "tunnel" => Ok(Some(Mode::Tunnel)),
-        "transport" => Ok(Some(Mode::Transport)),
+        // The library does transport mode; this peer cannot: its UDP sockets do not hand it
+        // the outer IP header that transport-mode ESP protects and must rebuild.
+        "transport" => Err(de::Error::custom(
+            "transport mode is not supported by ipsec-peer (it carries ESP in UDP sockets, \
+             which do not deliver the outer IP header); use \"tunnel\"",
+        )),
         m => Err(de::Error::custom(format!(
             "bad mode {m:?} (expected \"tunnel\" or \"transport\")"
         ))),

@@ -72,7 +72,9 @@ impl ReplayWindow {
         if !self.esn {
             return u64::from(low);
         }
-        let w = self.size.max(1);
+        // Without a window (size 0) there is nothing to stay inside: pick the high half
+        // that puts the number closest to the top, as a window of 2^31 would.
+        let w = if self.size == 0 { 1 << 31 } else { self.size };
         let th = (self.top >> 32) as u32;
         let tl = self.top as u32;
         let bottom = tl.wrapping_sub(w - 1);
@@ -209,6 +211,21 @@ mod tests {
         let w = ReplayWindow::new(1024, true).unwrap();
         assert_eq!(w.infer_seq(1), 1);
         assert_eq!(w.infer_seq(u32::MAX - 5), u64::from(u32::MAX - 5));
+    }
+
+    #[test]
+    fn esn_without_window_still_infers_reordered_numbers() {
+        let mut w = ReplayWindow::new(0, true).unwrap();
+        w.update(10);
+        assert_eq!(
+            w.infer_seq(9),
+            9,
+            "a reordered packet is not taken for the next subspace"
+        );
+        assert_eq!(w.infer_seq(11), 11);
+        w.update((5 << 32) + 7);
+        assert_eq!(w.infer_seq(u32::MAX), (4 << 32) + u64::from(u32::MAX));
+        assert_eq!(w.infer_seq(8), (5 << 32) + 8);
     }
 
     #[test]

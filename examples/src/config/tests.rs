@@ -26,7 +26,7 @@ id = "fd00::2"
 local_ts = ["fd01::1/128"]
 remote_ts = ["fd02::/64", "10.2.0.0/16[tcp/443]"]
 esp_proposals = ["aes256gcm16-x25519"]
-mode = "transport"
+mode = "tunnel"
 start_action = "trap"
 rekey_time = "15s"
 life_time = "1h"
@@ -108,7 +108,7 @@ fn full_example_parses() {
     let ch = &t.children["c"];
     assert_eq!(ch.local_ts[0].to_string(), "fd01::1/128");
     assert_eq!(ch.remote_ts[1].to_string(), "10.2.0.0/16[6/443]");
-    assert_eq!(ch.mode, Mode::Transport);
+    assert_eq!(ch.mode, Mode::Tunnel);
     assert_eq!(ch.start_action, StartAction::Trap);
     assert_eq!(ch.rekey_time, Duration::from_secs(15));
     assert_eq!(ch.life_time, Duration::from_secs(3600));
@@ -244,6 +244,12 @@ fn bad_values_are_errors_with_line_and_key() {
         8,
         "connections.t.children.c.mode",
         "bad mode",
+    );
+    expect_err(
+        &child("mode = \"transport\""),
+        8,
+        "connections.t.children.c.mode",
+        "transport mode is not supported by ipsec-peer",
     );
     expect_err(
         &child("mode = 1"),

@@ -268,10 +268,15 @@ impl<P: CryptoProvider> SkCipher<P> {
         })
     }
 
-    /// Sets the IV counter (for known-answer tests and for resuming a cipher). Never set
-    /// it backwards on a live SA: an AEAD IV must not repeat under one key.
-    pub fn set_iv_counter(&mut self, next: u64) {
+    /// Moves the IV counter forward (for known-answer tests and for resuming a cipher).
+    /// It never moves backwards: an AEAD IV must not repeat under one key, so a smaller
+    /// value is refused.
+    pub fn set_iv_counter(&mut self, next: u64) -> Result<(), SkError> {
+        if next < self.next_iv {
+            return Err(SkError::Malformed("IV counter cannot move backwards"));
+        }
         self.next_iv = next;
+        Ok(())
     }
 
     /// The protection in use.

@@ -56,7 +56,11 @@ fn rfc7634_appendix_b_known_answer() {
     let t = SkTransform::from_negotiated(EncrId::CHACHA20_POLY1305, None, None).unwrap();
     let sk_e = SecretBytes::new((0x80..=0xa3).collect());
     let mut c = SkCipher::new(&RustCrypto::new(), t, &sk_e, &SecretBytes::default()).unwrap();
-    c.set_iv_counter(0x1011121314151617);
+    c.set_iv_counter(0x1011121314151617).unwrap();
+    assert!(
+        c.set_iv_counter(1).is_err(),
+        "the IV counter never moves backwards"
+    );
     let header = IkeHeader::new(
         IkeSpi(hex("c0c1c2c3c4c5c6c7").try_into().unwrap()),
         IkeSpi(hex("d0d1d2d3d4d5d6d7").try_into().unwrap()),
