@@ -553,7 +553,8 @@ impl<P: CryptoProvider> Endpoint<P> {
             if sa.last_request == bytes {
                 let resp = sa.last_response.clone().expect("checked");
                 self.stats.responses_resent += 1;
-                self.push_transmit(sa.local, sa.remote, resp);
+                // §2.11: to where the retransmission came from (a NAT may have remapped).
+                self.push_transmit(dgram.local, dgram.remote, resp);
             } else {
                 self.drop_datagram(
                     DropReason::OutOfWindow,
@@ -671,9 +672,9 @@ impl<P: CryptoProvider> Endpoint<P> {
         if dgram.local != sa.local {
             sa.local = dgram.local;
         }
-        if dgram.remote != sa.remote
-            && (sa.nat.any() || sa.fake_nat || sa.remote.ip() == dgram.remote.ip())
-        {
+        // Only a peer behind a NAT may move (its mapping can change); a host behind a NAT
+        // itself does not follow, so one rewritten packet cannot redirect the SA (§2.23).
+        if dgram.remote != sa.remote && sa.nat.remote_behind_nat {
             sa.remote = dgram.remote;
             if sa.is_established() {
                 self.events.push_back(Event::PeerAddressChanged {

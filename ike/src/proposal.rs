@@ -669,6 +669,18 @@ impl Chosen {
     }
 }
 
+/// Does one of `configs` allow every algorithm of `suite` (the policy check when the
+/// connection that authenticates a peer is not the one that negotiated its IKE SA)?
+pub fn allows(configs: &[ProposalConfig], suite: &NegotiatedSuite) -> bool {
+    configs.iter().any(|c| {
+        c.protocol == suite.protocol
+            && c.encr.contains(&suite.encr)
+            && suite.integ.is_none_or(|i| c.integ.contains(&i))
+            && suite.prf.is_none_or(|p| c.prf.contains(&p))
+            && (suite.key_exchange().is_none() || c.ke.contains(&suite.ke))
+    })
+}
+
 /// For an initiator that received INVALID_KE_PAYLOAD naming `requested`: the group to
 /// retry with, if any of our proposals accepts it (RFC 7296 §1.2: otherwise the exchange
 /// fails). NONE is never a valid request.

@@ -169,6 +169,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             peer_nonce: &sa.nr,
             id_body: &id_body,
         };
+        let suite = sa.suite;
         let matched = self
             .config
             .peers
@@ -176,6 +177,9 @@ impl<P: CryptoProvider> Endpoint<P> {
             .filter(|p| p.remote_addrs.is_empty() || p.remote_addrs.contains(&remote.ip()))
             .filter(|p| p.remote_id.as_ref().is_none_or(|id| id == idi))
             .filter(|p| a.idr.is_none_or(|r| *r == p.local_id))
+            // The connection that authenticates the peer must allow the IKE suite
+            // negotiated at IKE_SA_INIT (chosen before the identity was known).
+            .filter(|p| suite.is_some_and(|s| proposal::allows(&p.ike_proposals, &s)))
             .find(|p| {
                 auth.method == AuthMethod::SHARED_KEY_MIC
                     && self.psk_for(p).is_some_and(|psk| {
@@ -215,8 +219,9 @@ impl<P: CryptoProvider> Endpoint<P> {
         let Ok(our_auth) = psk_auth(&*self.provider, &keys, &psk, &input) else {
             return;
         };
-        if a.initial_contact {
-            // §2.4: the peer has no state from before; drop our old SAs with it.
+        // §2.4: the peer has no state from before; drop our old SAs with it. Not for a
+        // connection any identity may use (a group PSK): one member could end another's SAs.
+        if a.initial_contact && peer.remote_id.is_some() {
             let stale: Vec<_> = self
                 .sas
                 .values()

@@ -20,6 +20,8 @@ use crate::proposal::{self, KeMatch};
 
 /// Length of the nonces we send (§2.10: at least half the PRF key size, at least 16).
 pub(crate) const NONCE_LEN: usize = 32;
+/// Largest IKE_SA_INIT request we keep state for (octets); real ones are well below 2 KiB.
+const MAX_INIT_REQUEST: usize = 8192;
 /// Cookie and INVALID_KE_PAYLOAD round trips tolerated before giving up.
 const MAX_INIT_RETRIES: u32 = 5;
 
@@ -162,6 +164,14 @@ impl<P: CryptoProvider> Endpoint<P> {
         header: &IkeHeader,
         bytes: &[u8],
     ) {
+        // §3.1: the first message of an IKE SA has Message ID 0. Real IKE_SA_INIT messages
+        // are a few hundred octets; a large one would only make half-open state expensive.
+        if header.message_id != 0 || bytes.len() > MAX_INIT_REQUEST {
+            return self.drop_datagram(
+                DropReason::Malformed,
+                "IKE_SA_INIT request with a nonzero Message ID or oversized",
+            );
+        }
         // A retransmission of a request we answered: the same answer again (§2.1).
         if let Some(h) = self.half_open.get(&(header.spi_i, remote)).copied() {
             let resend = self
@@ -279,6 +289,17 @@ impl<P: CryptoProvider> Endpoint<P> {
                     NotifyPayload::new(NotifyType::INVALID_SYNTAX, vec![]),
                 );
             }
+        }
+        // A KE value of the wrong length for its group is refused before any
+        // Diffie-Hellman work (§3.4), so malformed floods cost no key generation.
+        if ipsec_core::crypto::kex::public_value_len(ke.group) != Some(ke.data.len()) {
+            self.init_error(
+                local,
+                remote,
+                header.spi_i,
+                NotifyPayload::new(NotifyType::INVALID_SYNTAX, vec![]),
+            );
+            return self.drop_datagram(DropReason::Malformed, "KE data length wrong for its group");
         }
         // Now (and only now) per-SA state and Diffie-Hellman work.
         let (Ok(spi_r), Ok(nr), Ok(kex)) = (

@@ -109,7 +109,7 @@ impl Peer {
         let provider = Arc::new(RustCrypto::with_seed(seed));
         let config = Arc::new(config);
         let mut ep = ep;
-        ep.peers = vec![config.clone()];
+        ep.peers.push(config.clone());
         Self {
             name,
             ike: Endpoint::new(Arc::new(ep), provider.clone()),
