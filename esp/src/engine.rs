@@ -11,7 +11,9 @@ use ipsec_core::sa::{Direction, EspSaParams};
 use ipsec_core::{CryptoProvider, RustCrypto, Spi};
 
 use crate::cipher::{Cipher, ESP_HDR_LEN};
-use crate::error::{EncapError, InstallError};
+#[cfg(feature = "test-hooks")]
+use crate::error::EncapError;
+use crate::error::InstallError;
 use crate::event::EspEvent;
 use crate::lifetime::Crossed;
 use crate::sad::{Sa, SaId, Sad};
