@@ -217,6 +217,10 @@ pub(crate) struct Ipv6Info {
 
 /// Parses an IPv6 header and walks the extension headers (RFC 8200 §4) that may precede
 /// ESP; when `through_ah` is set, AH headers are walked as well (for selector extraction).
+/// Most extension headers accepted in one packet (RFC 8200 §4.1 orders at most six kinds,
+/// destination options twice, plus a fragment header; AH in transport mode).
+const MAX_EXTENSION_HEADERS: usize = 10;
+
 #[inline]
 pub(crate) fn parse_ipv6(pkt: &[u8], through_ah: bool) -> Option<Ipv6Info> {
     if *pkt.first()? >> 4 != 6 {
@@ -235,7 +239,12 @@ pub(crate) fn parse_ipv6(pkt: &[u8], through_ah: bool) -> Option<Ipv6Info> {
     let mut off = IPV6_HDR_LEN;
     let mut non_first_fragment = false;
     let mut fragmented = false;
-    loop {
+    for hops in 0.. {
+        // RFC 8200 §4.1: Hop-by-Hop Options only directly after the IPv6 header; and a
+        // bounded chain, so a packet of tiny headers cannot make the walk long.
+        if hops == MAX_EXTENSION_HEADERS || (nh == IPPROTO_HOPOPTS && off != IPV6_HDR_LEN) {
+            return None;
+        }
         let len = match nh {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
                 (usize::from(*pkt.get(off + 1)?) + 1) * 8
@@ -389,5 +398,38 @@ mod tests {
                 let _ = parse_ipv4(&p);
             }
         }
+    }
+
+    /// An IPv6/UDP packet behind the given extension headers (each 8 octets).
+    fn v6_with(exts: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
+        p.extend_from_slice(&[0xfd; 32]);
+        let mut nh_at = 6;
+        for &e in exts {
+            p[nh_at] = e;
+            nh_at = p.len();
+            p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        p[nh_at] = 17;
+        p.extend_from_slice(&[0, 1, 0, 2, 0, 8, 0, 0]);
+        let len = (p.len() - IPV6_HDR_LEN) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn extension_header_chain_rules() {
+        let ok = parse_ipv6(
+            &v6_with(&[IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_ROUTING]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(ok.upper, 17);
+        assert_eq!(ok.chain_end, IPV6_HDR_LEN + 24);
+        // Hop-by-Hop anywhere but first is refused (RFC 8200 §4.1).
+        assert!(parse_ipv6(&v6_with(&[IPPROTO_DSTOPTS, IPPROTO_HOPOPTS]), false).is_none());
+        // A long chain of tiny headers is refused.
+        assert!(parse_ipv6(&v6_with(&[IPPROTO_DSTOPTS; 9]), false).is_some());
+        assert!(parse_ipv6(&v6_with(&[IPPROTO_DSTOPTS; 10]), false).is_none());
     }
 }

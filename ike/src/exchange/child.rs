@@ -139,6 +139,18 @@ pub(crate) fn choose_child_from(
     ))
 }
 
+/// The peer's ESP SPI from its proposal: four octets and not a reserved value (RFC 4303
+/// §2.1: 1–255 are reserved, 0 is local use).
+pub(crate) fn peer_esp_spi(chosen: &Chosen) -> Result<Spi, ()> {
+    let b: [u8; 4] = chosen.peer_spi.as_slice().try_into().map_err(|_| ())?;
+    let spi = Spi::from_bytes(b);
+    if spi.is_assignable() {
+        Ok(spi)
+    } else {
+        Err(())
+    }
+}
+
 /// Is every selector the responder returned within what we proposed (§2.9)?
 pub(crate) fn within(returned: &[TrafficSelector], proposed: &[TrafficSelector]) -> bool {
     !returned.is_empty()

@@ -313,12 +313,7 @@ impl<P: CryptoProvider> Endpoint<P> {
                 return self.respond(sa, header, notify(NotifyType::INVALID_SYNTAX));
             }
         }
-        let outbound = choice
-            .chosen
-            .peer_spi
-            .as_slice()
-            .try_into()
-            .map(Spi::from_bytes);
+        let outbound = super::child::peer_esp_spi(&choice.chosen);
         let (Ok(outbound_spi), Ok(inbound_spi), Ok(nr), Some(keys)) = (
             outbound,
             self.fresh_child_spi(),
@@ -573,8 +568,12 @@ impl<P: CryptoProvider> Endpoint<P> {
             }
             _ => return self.child_failed(sa, &name, "responder KE does not match".into()),
         };
-        let Ok(outbound_spi) = chosen.peer_spi.as_slice().try_into().map(Spi::from_bytes) else {
-            return self.child_failed(sa, &name, "responder SPI is not 4 octets".into());
+        let Ok(outbound_spi) = super::child::peer_esp_spi(&chosen) else {
+            return self.child_failed(
+                sa,
+                &name,
+                "responder SPI is not 4 octets or is reserved".into(),
+            );
         };
         if !within(&tsi, &req.ts_local) || !within(&tsr, &req.ts_remote) {
             return self.child_failed(sa, &name, "responder widened the traffic selectors".into());

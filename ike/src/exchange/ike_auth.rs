@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ipsec_core::{CryptoProvider, Mode, Spi, TrafficSelector};
+use ipsec_core::{CryptoProvider, Mode, TrafficSelector};
 use tracing::{debug, info};
 
 use super::child::{choose_child, strip_ke, within, without_ke};
@@ -260,12 +260,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         };
         match child {
             Some(Ok(choice)) => {
-                let spi_ok = choice
-                    .chosen
-                    .peer_spi
-                    .as_slice()
-                    .try_into()
-                    .map(Spi::from_bytes);
+                let spi_ok = super::child::peer_esp_spi(&choice.chosen);
                 let (Ok(outbound_spi), Ok(inbound_spi)) = (spi_ok, self.fresh_child_spi()) else {
                     out.push(Payload::Notify(NotifyPayload::new(
                         NotifyType::INVALID_SYNTAX,
@@ -413,8 +408,12 @@ impl<P: CryptoProvider> Endpoint<P> {
             Ok(c) => c,
             Err(e) => return self.child_failed(sa, &child.name, e.to_string()),
         };
-        let Ok(outbound_spi) = chosen.peer_spi.as_slice().try_into().map(Spi::from_bytes) else {
-            return self.child_failed(sa, &child.name, "responder SPI is not 4 octets".into());
+        let Ok(outbound_spi) = super::child::peer_esp_spi(&chosen) else {
+            return self.child_failed(
+                sa,
+                &child.name,
+                "responder SPI is not 4 octets or is reserved".into(),
+            );
         };
         if !within(&tsi, &child.local_ts) || !within(&tsr, &child.remote_ts) {
             return self.child_failed(
