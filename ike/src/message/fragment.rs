@@ -114,9 +114,17 @@ pub enum ReassemblyError {
     Decode(DecodeError),
 }
 
+/// What identifies one fragmented message of an IKE SA direction: requests and responses
+/// share the inbound key and overlapping Message IDs, so the ID alone is not enough.
+type MessageKey = (u32, bool, super::header::ExchangeType);
+
+fn key_of(h: &IkeHeader) -> MessageKey {
+    (h.message_id, h.flags.response(), h.exchange_type)
+}
+
 #[derive(Debug)]
 struct InProgress {
-    message_id: u32,
+    key: MessageKey,
     total: u16,
     header: Option<IkeHeader>,
     first_payload: PayloadType,
@@ -130,7 +138,7 @@ struct InProgress {
 pub struct FragmentReassembler {
     limits: ReassemblyLimits,
     state: Option<InProgress>,
-    completed: Option<u32>,
+    completed: Option<MessageKey>,
 }
 
 impl FragmentReassembler {
@@ -150,13 +158,14 @@ impl FragmentReassembler {
 
     /// Message ID of the message being collected, if any.
     pub fn message_id(&self) -> Option<u32> {
-        self.state.as_ref().map(|s| s.message_id)
+        self.state.as_ref().map(|s| s.key.0)
     }
 
     /// Adds an authenticated fragment; returns the whole message once every fragment has
     /// arrived. Storage is bounded by the limits.
     pub fn push(&mut self, frag: Fragment) -> Result<Option<OpenedMessage>, ReassemblyError> {
-        if self.completed == Some(frag.header.message_id) {
+        let key = key_of(&frag.header);
+        if self.completed == Some(key) {
             return Ok(None);
         }
         if frag.total > self.limits.max_fragments {
@@ -167,11 +176,11 @@ impl FragmentReassembler {
         }
         let restart = match &self.state {
             None => true,
-            Some(s) => s.message_id != frag.header.message_id || frag.total > s.total,
+            Some(s) => s.key != key || frag.total > s.total,
         };
         if restart {
             self.state = Some(InProgress {
-                message_id: frag.header.message_id,
+                key,
                 total: frag.total,
                 header: None,
                 first_payload: PayloadType::NONE,
@@ -214,7 +223,7 @@ impl FragmentReassembler {
         let Some(s) = self.state.take() else {
             return Ok(None);
         };
-        self.completed = Some(s.message_id);
+        self.completed = Some(s.key);
         let mut content = Vec::with_capacity(s.bytes);
         for p in s.parts.into_iter().flatten() {
             content.extend_from_slice(&p);

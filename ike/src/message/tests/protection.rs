@@ -426,3 +426,54 @@ fn seal_datagrams_fragments_only_when_needed() {
     }
     assert_eq!(out.unwrap().payloads, big_inner());
 }
+
+#[test]
+fn requests_and_responses_with_one_message_id_are_reassembled_apart() {
+    // The peer's response #1 and its later request #1 come under the same key.
+    let t = SkTransform::Aead(AeadAlgorithm::Aes256Gcm);
+    let mut tx = cipher(t, 5);
+    let rx = cipher(t, 5);
+    let resp = tx
+        .seal_fragments(
+            &hdr(ExchangeType::IKE_AUTH, false, true, 1),
+            &big_inner(),
+            700,
+        )
+        .unwrap();
+    let req = tx
+        .seal_fragments(
+            &hdr(ExchangeType::CREATE_CHILD_SA, false, false, 1),
+            &big_inner(),
+            700,
+        )
+        .unwrap();
+    let mut r = FragmentReassembler::default();
+    let mut done = Vec::new();
+    for f in &resp {
+        if let Some(m) = r.push(rx.open_fragment(f).unwrap()).unwrap() {
+            done.push(m);
+        }
+    }
+    // A replayed response fragment in the middle of the request cannot be spliced in.
+    for (i, f) in req.iter().enumerate() {
+        if i == 2 {
+            assert!(
+                r.push(rx.open_fragment(&resp[2]).unwrap())
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        if let Some(m) = r.push(rx.open_fragment(f).unwrap()).unwrap() {
+            done.push(m);
+        }
+    }
+    assert_eq!(
+        done.len(),
+        2,
+        "the replay neither spliced nor disturbed the request"
+    );
+    assert!(done[0].header.flags.response());
+    assert_eq!(done[1].header.exchange_type, ExchangeType::CREATE_CHILD_SA);
+    assert!(!done[1].header.flags.response());
+    assert_eq!(done[1].payloads, big_inner());
+}
