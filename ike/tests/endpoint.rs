@@ -182,30 +182,10 @@ fn wrong_psk_fails_authentication_on_both_sides() {
 
 #[test]
 fn proposal_mismatch_is_explained() {
-    let mut a = peer_config(
-        "a",
-        A_IP.parse().unwrap(),
-        B_IP.parse().unwrap(),
-        "fd01::/64",
-        "fd02::/64",
-    );
-    let mut b = peer_config(
-        "b",
-        B_IP.parse().unwrap(),
-        A_IP.parse().unwrap(),
-        "fd02::/64",
-        "fd01::/64",
-    );
-    a.ike_proposals = ike_props("aes256gcm16-prfsha256-x25519");
-    b.ike_proposals = ike_props("aes128gcm16-prfsha384-ecp256");
-    let mut p = Pair::with_configs(
-        5,
-        LinkConfig::default(),
-        a,
-        b,
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(5, LinkConfig::default(), |a, b| {
+        a.ike_proposals = ike_props("aes256gcm16-prfsha256-x25519");
+        b.ike_proposals = ike_props("aes128gcm16-prfsha384-ecp256");
+    });
     p.connect();
     p.drive_until(100, |p| !p.a.closed().is_empty());
     match &p.a.closed()[..] {
@@ -235,30 +215,10 @@ fn proposal_mismatch_is_explained() {
 
 #[test]
 fn invalid_ke_payload_makes_the_initiator_retry_with_the_requested_group() {
-    let mut a = peer_config(
-        "a",
-        A_IP.parse().unwrap(),
-        B_IP.parse().unwrap(),
-        "fd01::/64",
-        "fd02::/64",
-    );
-    let mut b = peer_config(
-        "b",
-        B_IP.parse().unwrap(),
-        A_IP.parse().unwrap(),
-        "fd02::/64",
-        "fd01::/64",
-    );
-    a.ike_proposals = ike_props("aes256gcm16-prfsha256-x25519-ecp256");
-    b.ike_proposals = ike_props("aes256gcm16-prfsha256-ecp256");
-    let mut p = Pair::with_configs(
-        6,
-        LinkConfig::default(),
-        a,
-        b,
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(6, LinkConfig::default(), |a, b| {
+        a.ike_proposals = ike_props("aes256gcm16-prfsha256-x25519-ecp256");
+        b.ike_proposals = ike_props("aes256gcm16-prfsha256-ecp256");
+    });
     p.connect();
     p.drive_until(100, Pair::established);
     assert_eq!(p.link.sent, 6, "one extra round trip");
@@ -417,17 +377,9 @@ fn transport_mode_refused_by_a_tunnel_only_responder() {
 
 #[test]
 fn nat_detection_floats_to_4500_and_encapsulates() {
-    let p0 = Pair::new(11, LinkConfig::default());
-    let mut b = (*p0.b.config).clone();
-    b.remote_addrs.clear();
-    let mut p = Pair::with_configs(
-        link::seed_from_env(11),
-        LinkConfig::default(),
-        (*p0.a.config).clone(),
-        b,
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(link::seed_from_env(11), LinkConfig::default(), |_, b| {
+        b.remote_addrs.clear();
+    });
     p.nat = Some(Nat {
         public: "2001:db8::99".parse().unwrap(),
         base_port: 40000,
@@ -503,17 +455,9 @@ fn cookies_under_load() {
 
 #[test]
 fn dead_peer_detection_closes_the_sa() {
-    let p0 = Pair::new(14, LinkConfig::default());
-    let mut a = (*p0.a.config).clone();
-    a.dpd_delay = Some(Duration::from_secs(30));
-    let mut p = Pair::with_configs(
-        14,
-        LinkConfig::default(),
-        a,
-        (*p0.b.config).clone(),
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(14, LinkConfig::default(), |a, _| {
+        a.dpd_delay = Some(Duration::from_secs(30));
+    });
     p.connect();
     p.drive_until(100, Pair::established);
     // Idle but alive: liveness checks are answered.
@@ -680,17 +624,9 @@ fn tampered_and_replayed_requests_are_dropped() {
 
 #[test]
 fn many_ike_sas_per_endpoint() {
-    let p0 = Pair::new(18, LinkConfig::default());
-    let mut a = (*p0.a.config).clone();
-    a.initial_contact = false;
-    let mut p = Pair::with_configs(
-        18,
-        LinkConfig::default(),
-        a,
-        (*p0.b.config).clone(),
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(18, LinkConfig::default(), |a, _| {
+        a.initial_contact = false;
+    });
     let hs: Vec<_> = (0..5).map(|_| p.connect()).collect();
     p.drive_until(500, |p| {
         p.a.established().len() == 5 && p.b.established().len() == 5

@@ -284,6 +284,26 @@ impl Pair {
         )
     }
 
+    /// Two peers with the default configurations of [`Pair::new`], edited by `edit`.
+    pub fn edited(
+        seed: u64,
+        link: LinkConfig,
+        edit: impl FnOnce(&mut PeerConfig, &mut PeerConfig),
+    ) -> Self {
+        let (a_ip, b_ip): (IpAddr, IpAddr) = (A_IP.parse().unwrap(), B_IP.parse().unwrap());
+        let mut a = peer_config("a-to-b", a_ip, b_ip, "fd01::/64", "fd02::/64");
+        let mut b = peer_config("b-from-a", b_ip, a_ip, "fd02::/64", "fd01::/64");
+        edit(&mut a, &mut b);
+        Self::with_configs(
+            seed,
+            link,
+            a,
+            b,
+            EndpointConfig::default(),
+            EndpointConfig::default(),
+        )
+    }
+
     pub fn with_configs(
         seed: u64,
         link: LinkConfig,
