@@ -11,31 +11,13 @@ mod esp_harness;
 mod input;
 #[path = "../../fuzz/harness/provider.rs"]
 mod provider;
+#[path = "../../fuzz/harness/replay.rs"]
+mod replay_harness;
 
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::path::Path;
-
-/// Runs `check` on every file of the target's corpus and regression directories; returns
-/// how many there were. A failing input is named before the panic is propagated.
+/// Replays `target`'s committed inputs through `check`.
 fn replay(target: &str, check: impl Fn(&[u8])) -> usize {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut n = 0;
-    for kind in ["corpus", "regressions"] {
-        let Ok(dir) = std::fs::read_dir(fuzz.join(kind).join(target)) else {
-            continue;
-        };
-        let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
-        files.sort();
-        for f in files.iter().filter(|f| f.is_file()) {
-            let data = std::fs::read(f).expect("read corpus file");
-            if let Err(e) = catch_unwind(AssertUnwindSafe(|| check(&data))) {
-                eprintln!("fuzz input {} failed", f.display());
-                resume_unwind(e);
-            }
-            n += 1;
-        }
-    }
-    n
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    replay_harness::replay(&fuzz, target, check)
 }
 
 #[test]
