@@ -112,8 +112,13 @@ pub fn check_replay_window(data: &[u8]) {
             }
             _ => {
                 // ESN inference: any true sequence number from the bottom of the window to
-                // 2^32 - w beyond the top is recovered from its low half.
-                let wsize = u64::from(size.max(1));
+                // 2^32 - w beyond the top is recovered from its low half. Without a window
+                // (size 0) inference uses a nominal one of 2^31 (nearest to the top).
+                let wsize = if size == 0 {
+                    1u64 << 31
+                } else {
+                    u64::from(size)
+                };
                 let lo = m.top.saturating_sub(wsize - 1).max(1);
                 let hi = m.top.saturating_add((1 << 32) - wsize);
                 let t = lo.wrapping_add(off % (hi - lo + 1).max(1));
