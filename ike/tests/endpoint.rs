@@ -307,32 +307,21 @@ fn disjoint_traffic_selectors_fail_the_child_only() {
     ));
 }
 
+/// Selectors for traffic between the two hosts themselves (transport mode).
+fn host_to_host(a: &mut ike::PeerConfig, b: &mut ike::PeerConfig) {
+    a.children[0].local_ts = vec![ts("fd00::1/128")];
+    a.children[0].remote_ts = vec![ts("fd00::2/128")];
+    b.children[0].local_ts = vec![ts("fd00::2/128")];
+    b.children[0].remote_ts = vec![ts("fd00::1/128")];
+}
+
 #[test]
 fn transport_mode_is_negotiated() {
-    let mut a = peer_config(
-        "a",
-        A_IP.parse().unwrap(),
-        B_IP.parse().unwrap(),
-        "fd00::1/128",
-        "fd00::2/128",
-    );
-    let mut b = peer_config(
-        "b",
-        B_IP.parse().unwrap(),
-        A_IP.parse().unwrap(),
-        "fd00::2/128",
-        "fd00::1/128",
-    );
-    a.children[0].mode = Mode::Transport;
-    b.children[0].mode = Mode::Transport;
-    let mut p = Pair::with_configs(
-        9,
-        LinkConfig::default(),
-        a,
-        b,
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(9, LinkConfig::default(), |a, b| {
+        host_to_host(a, b);
+        a.children[0].mode = Mode::Transport;
+        b.children[0].mode = Mode::Transport;
+    });
     p.connect();
     p.drive_until(100, Pair::established);
     assert_eq!(p.a.children()[0].mode, Mode::Transport);
@@ -341,29 +330,10 @@ fn transport_mode_is_negotiated() {
 
 #[test]
 fn transport_mode_refused_by_a_tunnel_only_responder() {
-    let mut a = peer_config(
-        "a",
-        A_IP.parse().unwrap(),
-        B_IP.parse().unwrap(),
-        "fd00::1/128",
-        "fd00::2/128",
-    );
-    let b = peer_config(
-        "b",
-        B_IP.parse().unwrap(),
-        A_IP.parse().unwrap(),
-        "fd00::2/128",
-        "fd00::1/128",
-    );
-    a.children[0].mode = Mode::Transport;
-    let mut p = Pair::with_configs(
-        9,
-        LinkConfig::default(),
-        a,
-        b,
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::edited(9, LinkConfig::default(), |a, b| {
+        host_to_host(a, b);
+        a.children[0].mode = Mode::Transport;
+    });
     p.connect();
     p.drive_until(100, |p| !p.a.established().is_empty());
     p.run_for(Duration::from_secs(1));
