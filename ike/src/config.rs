@@ -138,6 +138,15 @@ pub struct EndpointConfig {
     /// Soft lifetime of every IKE SA: rekey it after this long, less a random 0–10 %
     /// (RFC 7296 §2.8; strongSwan's `rekey_time`, 4 h there). `None` never rekeys.
     pub ike_rekey_time: Option<Duration>,
+    /// Hard lifetime of every IKE SA, from its establishment: an IKE SA that could not be
+    /// rekeyed by then is deleted with its Child SAs (strongSwan's `rekey_time` plus
+    /// `over_time`). `None`: no limit. Should exceed `ike_rekey_time` by at least a few
+    /// `rekey_retry` periods.
+    pub ike_life_time: Option<Duration>,
+    /// After a rekey of an IKE or Child SA failed (an error notify, an unusable answer, or
+    /// no answer to a rekey that then went nowhere), try again after this long less a random
+    /// 0–10 %, until the SA's hard lifetime ends it.
+    pub rekey_retry: Duration,
     /// After TEMPORARY_FAILURE (RFC 7296 §2.25), retry after this long plus a random
     /// 0–100 % of it.
     pub retry_delay: Duration,
@@ -155,6 +164,8 @@ impl Default for EndpointConfig {
             nat_keepalive: Duration::from_secs(20),
             min_psk_len: 20,
             ike_rekey_time: None,
+            ike_life_time: None,
+            rekey_retry: Duration::from_secs(30),
             retry_delay: Duration::from_secs(2),
         }
     }

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use ipsec_core::natt::{IKE_PORT, NON_ESP_MARKER};
 use ipsec_core::{CryptoProvider, IkeSpi, Spi};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::config::{EndpointConfig, PeerConfig};
 use crate::cookie::CookieJar;
@@ -293,6 +293,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
         self.with_sa(sa, |ep, s| {
             s.state = IkeState::Deleting;
+            s.closing = Some(CloseReason::LocallyClosed);
             s.queued.clear();
             ep.queue_request(now, s, Request::DeleteIke);
         });
@@ -747,7 +748,9 @@ impl<P: CryptoProvider> Endpoint<P> {
                         Request::Dpd => CloseReason::DeadPeer,
                         // We were deleting it anyway; the peer has likely deleted it too and
                         // lost only its answer (it cannot answer without the SA).
-                        Request::DeleteIke => CloseReason::LocallyClosed,
+                        Request::DeleteIke => {
+                            sa.closing.take().unwrap_or(CloseReason::LocallyClosed)
+                        }
                         _ => CloseReason::RetransmitTimeout,
                     };
                     debug!(sa = h.0, ?reason, "peer did not answer");
@@ -809,12 +812,42 @@ impl<P: CryptoProvider> Endpoint<P> {
             }
             self.start_child_rekey(now, sa, id);
         }
+        if sa.expire_at.is_some_and(|t| t <= now) {
+            sa.expire_at = None;
+            sa.rekey_at = None;
+            info!(sa = sa.handle.0, "IKE SA hard lifetime: deleting it");
+            sa.state = IkeState::Deleting;
+            sa.closing = Some(CloseReason::Expired);
+            sa.queued.clear();
+            sa.delayed.clear();
+            self.queue_request(now, sa, Request::DeleteIke);
+            return;
+        }
         if sa.rekey_at.is_some_and(|t| t <= now) {
             sa.rekey_at = None;
             if !sa.rekeying_ike() {
                 self.queue_request(now, sa, Request::RekeyIke);
             }
         }
+    }
+
+    /// Arms the soft and hard lifetimes of an IKE SA that was just established or made by a
+    /// rekey (§2.8).
+    pub(crate) fn arm_ike_lifetimes(&self, now: Instant, sa: &mut IkeSa<P>) {
+        sa.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
+        sa.expire_at = self.config.ike_life_time.map(|d| now + d);
+        sa.rekey_group = None;
+        sa.rekey_ke_retries = 0;
+    }
+
+    /// After a failed rekey: when to try again, unless the hard lifetime comes first.
+    pub(crate) fn rekey_retry_at(
+        &self,
+        now: Instant,
+        expire_at: Option<Instant>,
+    ) -> Option<Instant> {
+        let at = now + self.jittered(self.config.rekey_retry);
+        expire_at.is_none_or(|e| at < e).then_some(at)
     }
 
     /// Hard lifetime of a Child SA: delete it (§1.4.1).

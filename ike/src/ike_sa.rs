@@ -10,7 +10,7 @@ use ipsec_core::crypto::KeyExchange;
 use ipsec_core::{CryptoProvider, IkeSpi, Mode, Spi, TrafficSelector};
 
 use crate::config::{ChildConfig, Identity, PeerConfig};
-use crate::event::{ChildSaId, ChildSaInfo, IkeSaHandle};
+use crate::event::{ChildSaId, ChildSaInfo, CloseReason, IkeSaHandle};
 use crate::keys::IkeSaKeys;
 use crate::message::header::{ExchangeType, Flags, IkeHeader};
 use crate::message::{Payload, SkCipher, SkError, SkTransform};
@@ -205,6 +205,14 @@ pub(crate) struct IkeSa<P: CryptoProvider> {
     pub next_keepalive: Option<Instant>,
     /// Soft lifetime of the IKE SA: rekey then.
     pub rekey_at: Option<Instant>,
+    /// Hard lifetime of the IKE SA: delete it then.
+    pub expire_at: Option<Instant>,
+    /// The KE group for our next IKE SA rekey instead of the negotiated one (after
+    /// INVALID_KE_PAYLOAD), and how many such rounds happened.
+    pub rekey_group: Option<ipsec_core::transform::KeId>,
+    pub rekey_ke_retries: u32,
+    /// Why our outstanding Delete of this IKE SA is being sent (reported when it ends).
+    pub closing: Option<CloseReason>,
     /// Requests to queue at an instant (retries after TEMPORARY_FAILURE, §2.25).
     pub delayed: Vec<(Instant, Request)>,
     /// Consecutive TEMPORARY_FAILURE answers (§2.25: close when it goes on for minutes).
@@ -265,6 +273,10 @@ impl<P: CryptoProvider> IkeSa<P> {
             half_open_deadline: None,
             next_keepalive: None,
             rekey_at: None,
+            expire_at: None,
+            rekey_group: None,
+            rekey_ke_retries: 0,
+            closing: None,
             delayed: Vec::new(),
             temporary_failures: 0,
             deleted_unknown: Default::default(),

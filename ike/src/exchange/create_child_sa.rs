@@ -173,8 +173,8 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
         let peer = sa.peer.clone()?;
         let group = sa
-            .suite
-            .and_then(|s| s.key_exchange())
+            .rekey_group
+            .or_else(|| sa.suite.and_then(|s| s.key_exchange()))
             .or_else(|| peer.ike_proposals.iter().find_map(|p| p.preferred_ke()))?;
         let (Ok(spi), Ok(ni), Ok(ke)) = (
             self.fresh_ike_spi(),
@@ -541,6 +541,7 @@ impl<P: CryptoProvider> Endpoint<P> {
     ) {
         let p = parse(payloads);
         let name = req.config.name.clone();
+        let rekey = req.rekey;
         if p.sa.is_none()
             && let Some(err) = p.error
         {
@@ -549,12 +550,18 @@ impl<P: CryptoProvider> Endpoint<P> {
         let (Some(sa_payload), Some(nr), Some(tsi), Some(tsr), Some(keys)) =
             (p.sa, p.nonce, p.tsi, p.tsr, sa.keys.clone())
         else {
-            return self.child_failed(sa, &name, "malformed CREATE_CHILD_SA response".into());
+            return self.create_failed(
+                now,
+                sa,
+                rekey,
+                &name,
+                "malformed CREATE_CHILD_SA response".into(),
+            );
         };
         sa.temporary_failures = 0;
         let chosen = match proposal::check_response(&req.config.esp_proposals, sa_payload) {
             Ok(c) => c,
-            Err(e) => return self.child_failed(sa, &name, e.to_string()),
+            Err(e) => return self.create_failed(now, sa, rekey, &name, e.to_string()),
         };
         let g_ir = match (chosen.suite.key_exchange(), cs.ke, p.ke) {
             (None, _, _) => None,
@@ -562,21 +569,43 @@ impl<P: CryptoProvider> Endpoint<P> {
                 match kex.complete(&ker.data) {
                     Ok(s) => Some(s),
                     Err(_) => {
-                        return self.child_failed(sa, &name, "invalid KE value".into());
+                        return self.create_failed(
+                            now,
+                            sa,
+                            rekey,
+                            &name,
+                            "invalid KE value".into(),
+                        );
                     }
                 }
             }
-            _ => return self.child_failed(sa, &name, "responder KE does not match".into()),
+            _ => {
+                return self.create_failed(
+                    now,
+                    sa,
+                    rekey,
+                    &name,
+                    "responder KE does not match".into(),
+                );
+            }
         };
         let Ok(outbound_spi) = super::child::peer_esp_spi(&chosen) else {
-            return self.child_failed(
+            return self.create_failed(
+                now,
                 sa,
+                rekey,
                 &name,
                 "responder SPI is not 4 octets or is reserved".into(),
             );
         };
         if !within(&tsi, &req.ts_local) || !within(&tsr, &req.ts_remote) {
-            return self.child_failed(sa, &name, "responder widened the traffic selectors".into());
+            return self.create_failed(
+                now,
+                sa,
+                rekey,
+                &name,
+                "responder widened the traffic selectors".into(),
+            );
         }
         let mode = if req.mode == Mode::Transport && p.transport {
             Mode::Transport
@@ -584,7 +613,13 @@ impl<P: CryptoProvider> Endpoint<P> {
             Mode::Tunnel
         };
         if mode != req.mode {
-            return self.child_failed(sa, &name, "responder refused transport mode".into());
+            return self.create_failed(
+                now,
+                sa,
+                rekey,
+                &name,
+                "responder refused transport mode".into(),
+            );
         }
         let ck = match ChildSaKeys::derive(
             &*self.provider,
@@ -595,7 +630,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             nr,
         ) {
             Ok(k) => k,
-            Err(e) => return self.child_failed(sa, &name, e.to_string()),
+            Err(e) => return self.create_failed(now, sa, rekey, &name, e.to_string()),
         };
         if sa.deleted_unknown.contains(&outbound_spi) {
             // The peer deleted it before its response reached us: nothing to set up.
@@ -726,13 +761,48 @@ impl<P: CryptoProvider> Endpoint<P> {
                         req.ke_retries += 1;
                         sa.queued.push_front(Request::CreateChild(Box::new(req)));
                     }
-                    _ => self.child_failed(sa, &req.config.name, err.ty.to_string()),
+                    _ => self.create_failed(
+                        now,
+                        sa,
+                        req.rekey.filter(|_| !moot),
+                        &req.config.name,
+                        err.ty.to_string(),
+                    ),
                 }
             }
             ty => {
                 info!(sa = sa.handle.0, child = %req.config.name, error = %ty, "CREATE_CHILD_SA failed");
-                self.child_failed(sa, &req.config.name, ty.to_string());
+                self.create_failed(
+                    now,
+                    sa,
+                    req.rekey.filter(|_| !moot),
+                    &req.config.name,
+                    ty.to_string(),
+                );
             }
+        }
+    }
+
+    /// A CREATE_CHILD_SA of ours failed: report it; if it was rekeying a Child SA that is
+    /// still in use, try again later (until that SA's hard lifetime).
+    fn create_failed(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa<P>,
+        rekey: Option<ChildSaId>,
+        name: &str,
+        reason: String,
+    ) {
+        self.child_failed(sa, name, reason);
+        let Some(old) = rekey else { return };
+        let retry = sa
+            .child(old)
+            .filter(|c| c.successor.is_none() && !c.redundant)
+            .map(|c| self.rekey_retry_at(now, c.expire_at));
+        let handle = sa.handle;
+        if let (Some(at), Some(c)) = (retry, sa.child_mut(old)) {
+            debug!(sa = handle.0, child = old.0, retry = ?at.map(|t| t - now), "Child SA rekey failed");
+            c.rekey_at = at;
         }
     }
 
@@ -801,8 +871,24 @@ impl<P: CryptoProvider> Endpoint<P> {
                     }
                     let at = now + self.retry_delay();
                     sa.delayed.push((at, Request::RekeyIke));
-                } else {
-                    info!(sa = sa.handle.0, error = ?err, "IKE SA rekey failed");
+                } else if let Some(g) = p
+                    .error
+                    .filter(|e| e.ty == NotifyType::INVALID_KE_PAYLOAD)
+                    .and_then(|e| e.data_u16())
+                    .and_then(|g| proposal::retry_group(&sa.peer.as_ref()?.ike_proposals, KeId(g)))
+                    .filter(|_| {
+                        sa.state == IkeState::Established && sa.rekey_ke_retries < MAX_KE_RETRIES
+                    })
+                {
+                    // §1.3.2 with §1.2: the peer wants another group; ask again with it.
+                    debug!(sa = sa.handle.0, group = %g, "IKE SA rekey: INVALID_KE_PAYLOAD");
+                    sa.rekey_group = Some(g);
+                    sa.rekey_ke_retries += 1;
+                    sa.queued.push_front(Request::RekeyIke);
+                } else if sa.state == IkeState::Established {
+                    sa.rekey_at = self.rekey_retry_at(now, sa.expire_at);
+                    info!(sa = sa.handle.0, error = ?err, retry = ?sa.rekey_at.map(|t| t - now),
+                        "IKE SA rekey failed");
                 }
                 return;
             }
@@ -876,7 +962,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         n.nat = old.nat;
         n.fake_nat = old.fake_nat;
         n.next_keepalive = old.next_keepalive;
-        n.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
+        self.arm_ike_lifetimes(now, &mut n);
         if let Err(e) = n.protect_with(&*self.provider, keys) {
             debug!(error = %e, "cannot protect the rekeyed IKE SA");
             return None;

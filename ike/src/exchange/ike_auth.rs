@@ -239,7 +239,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         sa.peer = Some(peer.clone());
         sa.remote_id = Some(idi.clone());
         sa.state = IkeState::Established;
-        sa.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
+        self.arm_ike_lifetimes(now, sa);
         sa.announced = true;
         sa.half_open_deadline = None;
         self.half_open.retain(|_, h| *h != sa.handle);
@@ -391,7 +391,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
         sa.remote_id = Some(idr.clone());
         sa.state = IkeState::Established;
-        sa.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
+        self.arm_ike_lifetimes(now, sa);
         self.announce_established(sa);
         let child = pending.config;
         let (Some(sa_payload), Some(tsi), Some(tsr)) = (a.sa, a.tsi, a.tsr) else {

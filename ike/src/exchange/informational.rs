@@ -185,7 +185,8 @@ impl<P: CryptoProvider> Endpoint<P> {
             }
             Request::DeleteIke => {
                 info!(sa = sa.handle.0, "IKE SA deleted");
-                self.retire(sa, CloseReason::LocallyClosed)
+                let reason = sa.closing.take().unwrap_or(CloseReason::LocallyClosed);
+                self.retire(sa, reason)
             }
             Request::DeleteChildren(ids) => self.remove_children(sa, |c| !ids.contains(&c.id)),
             _ => {}

@@ -263,6 +263,10 @@ pub struct Pair {
     traffic_seq: u64,
     /// Broken invariants seen (see the module docs).
     pub violations: Vec<String>,
+    /// IKE datagrams of this side are kept in `held` instead of going onto the link: the
+    /// test inspects them and forwards (`Link::send`) or answers them itself.
+    pub hold_ike: Option<Side>,
+    pub held: Vec<InFlight>,
 }
 
 pub const A_IP: &str = "fd00::1";
@@ -327,6 +331,8 @@ impl Pair {
             next_traffic: None,
             traffic_seq: 0,
             violations: Vec::new(),
+            hold_ike: None,
+            held: Vec::new(),
         }
     }
 
@@ -451,6 +457,10 @@ impl Pair {
             }
         }
         self.violations.extend(violations);
+        if self.hold_ike == Some(side) {
+            self.held.extend(out);
+            return;
+        }
         for mut d in out {
             if let (Side::A, Some(n)) = (side, nat) {
                 let port = if d.src.port() == 500 {
