@@ -42,6 +42,9 @@ const RX_BUFS: usize = 8;
 const RX_ROUNDS: usize = 8;
 /// Where inner packets start in the TUN write buffers (room for the virtio-net header).
 const TUN_OFFSET: usize = VIRTIO_NET_HDR_LEN;
+/// Capacity of one TUN write buffer: a coalesced run of TCP segments up to the 64 KiB IP
+/// limit grows into it (tun-rs refuses to coalesce into a buffer that would have to grow).
+const TUN_BUF: usize = 2 * TUN_OFFSET + 65535;
 
 /// `virtio_net_hdr.gso_type`: not a super-segment.
 pub const GSO_NONE: u8 = 0;
@@ -243,7 +246,7 @@ impl RxLoop {
             rbuf: vec![0; RX_BUF * RX_BUFS],
             meta: [RecvMeta::default(); RX_BUFS],
             out: (0..IDEAL_BATCH_SIZE)
-                .map(|_| Vec::with_capacity(TUN_OFFSET + 2048))
+                .map(|_| Vec::with_capacity(TUN_BUF))
                 .collect(),
             nout: 0,
             gro: GROTable::default(),
