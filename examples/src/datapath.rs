@@ -30,7 +30,10 @@ use ipsec_core::natt::{UdpPayload, classify_udp_4500};
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::io::Interest;
 use tokio::sync::mpsc;
-use tun_rs::{AsyncDevice, DeviceImpl, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tokio::io::unix::AsyncFd;
+use tun_rs::{DeviceImpl, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+
+use crate::tun::TunDevice;
 
 use crate::esp_glue::{Esp, EspEvent, Provider, SaId, SaStats};
 
@@ -168,7 +171,7 @@ impl RxHandle {
 /// Starts the inbound loop on its own thread (`own_thread`) or as a task of the current
 /// runtime.
 pub fn spawn(
-    tun: Arc<AsyncDevice>,
+    tun: Arc<TunDevice>,
     socks: Vec<RxSocket>,
     provider: Provider,
     cmds: mpsc::UnboundedReceiver<RxCmd>,
@@ -195,13 +198,14 @@ pub fn spawn(
 }
 
 struct Sock {
-    sock: tokio::net::UdpSocket,
+    /// Registered for readability only (see [`crate::net`]).
+    sock: AsyncFd<std::net::UdpSocket>,
     local: SocketAddr,
     state: UdpSocketState,
 }
 
 struct RxLoop {
-    tun: Arc<AsyncDevice>,
+    tun: Arc<TunDevice>,
     socks: Vec<Sock>,
     esp: Esp,
     /// Main-thread handle → engine id.
@@ -221,7 +225,7 @@ struct RxLoop {
 
 impl RxLoop {
     fn new(
-        tun: Arc<AsyncDevice>,
+        tun: Arc<TunDevice>,
         socks: Vec<RxSocket>,
         provider: Provider,
         up: mpsc::UnboundedSender<Up>,
@@ -231,7 +235,7 @@ impl RxLoop {
             s.sock.set_nonblocking(true)?;
             let state = UdpSocketState::new((&s.sock).into())?;
             v.push(Sock {
-                sock: tokio::net::UdpSocket::from_std(s.sock)?,
+                sock: crate::net::register(s.sock, Interest::READABLE)?,
                 local: s.local,
                 state,
             });
@@ -323,8 +327,8 @@ impl RxLoop {
             let mut chunks = self.rbuf.chunks_mut(RX_BUF);
             let mut iovs: [IoSliceMut<'_>; RX_BUFS] =
                 std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-            let r = s.sock.try_io(Interest::READABLE, || {
-                s.state.recv((&s.sock).into(), &mut iovs, &mut self.meta)
+            let r = s.sock.try_io(Interest::READABLE, |sock| {
+                s.state.recv(sock.into(), &mut iovs, &mut self.meta)
             });
             let n = match r {
                 Ok(n) => n,
@@ -415,7 +419,7 @@ impl RxLoop {
         if n == 0 {
             return;
         }
-        let dev: &DeviceImpl = &self.tun;
+        let dev: &DeviceImpl = self.tun.get_ref();
         match dev.send_multiple(&mut self.gro, &mut self.out[..n], TUN_OFFSET) {
             Ok(_) => self.stats.tun_tx += n as u64,
             Err(e) => {
@@ -435,8 +439,10 @@ async fn readable_any(socks: &[Sock], start: usize) -> io::Result<usize> {
         let n = socks.len();
         for k in 0..n {
             let i = (start + k) % n;
-            if let std::task::Poll::Ready(r) = socks[i].sock.poll_recv_ready(cx) {
-                return std::task::Poll::Ready(r.map(|()| i));
+            // The guard is dropped without clearing the readiness: the reads clear it
+            // when they meet `WouldBlock`.
+            if let std::task::Poll::Ready(r) = socks[i].sock.poll_read_ready(cx) {
+                return std::task::Poll::Ready(r.map(|_guard| i));
             }
         }
         std::task::Poll::Pending

@@ -4,9 +4,20 @@
 //! IPv4 sockets on the same port can coexist; `SO_REUSEADDR` lets a wildcard and a specific
 //! bind share a port. Socket buffers are raised to 4 MiB (the kernel caps them at
 //! `net.core.{r,w}mem_max`).
+//!
+//! A socket is registered with a runtime only by the thread that reads it, and only for
+//! readability: sends are non-blocking calls that drop on a full buffer. A registration for
+//! writability, or by a thread that does not read, would wake that thread on every packet
+//! another thread sends or receives on the same socket (tokio registers edge-triggered
+//! `EPOLLIN | EPOLLOUT` by default, and every freed send buffer is an `EPOLLOUT` edge).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use ipsec_core::natt::NATT_PORT;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -16,8 +27,11 @@ use crate::config::{Config, unspecified_like};
 /// One bound UDP socket.
 #[derive(Debug)]
 pub struct UdpSock {
-    /// The socket.
-    pub sock: tokio::net::UdpSocket,
+    /// Its readability registration, for the sockets the main loop reads (plain IKE);
+    /// dropped (deregistered) before the socket.
+    pub reader: Option<AsyncFd<Arc<std::net::UdpSocket>>>,
+    /// The socket (non-blocking).
+    pub sock: Arc<std::net::UdpSocket>,
     /// What it is bound to.
     pub local: SocketAddr,
     /// True if datagrams carry RFC 3948 framing (ESP, or IKE behind the non-ESP marker);
@@ -25,10 +39,27 @@ pub struct UdpSock {
     pub natt: bool,
 }
 
+/// Descriptors that own what they refer to: registering one of them (the `AsyncFd` then
+/// owns it) keeps the descriptor open and unchanged for as long as the registration lives.
+pub trait OwnsFd: AsRawFd {}
+impl OwnsFd for std::net::UdpSocket {}
+impl OwnsFd for Arc<std::net::UdpSocket> {}
+impl OwnsFd for tun_rs::SyncDevice {}
+
+/// Registers `io` with the current tokio runtime for `interest` only (tokio's default is
+/// readable and writable, see the module docs).
+pub fn register<T: OwnsFd>(io: T, interest: Interest) -> io::Result<AsyncFd<T>> {
+    // SAFETY: `T: OwnsFd` owns its descriptor, and the `AsyncFd` owns `io` until it is
+    // dropped, so the descriptor stays open and refers to the same file all along.
+    unsafe { AsyncFd::register_with_interest(io, interest) }.map_err(|e| e.into_parts().1)
+}
+
 /// Socket buffer size requested for every socket.
 pub const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Binds one non-blocking UDP socket registered with the current tokio runtime.
+/// Binds one non-blocking UDP socket; a port-500 socket (`!natt`) is registered for
+/// readability with the current tokio runtime, the NAT-T ones are read by the inbound loop
+/// through their own registration (see [`clone_std`]).
 pub fn bind(local: SocketAddr, natt: bool) -> io::Result<UdpSock> {
     let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     if local.is_ipv6() {
@@ -41,14 +72,24 @@ pub fn bind(local: SocketAddr, natt: bool) -> io::Result<UdpSock> {
     s.set_nonblocking(true)?;
     s.bind(&local.into())
         .map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
-    let sock = tokio::net::UdpSocket::from_std(s.into())?;
-    Ok(UdpSock { sock, local, natt })
+    let sock = Arc::new(std::net::UdpSocket::from(s));
+    let reader = if natt {
+        None
+    } else {
+        Some(register(sock.clone(), Interest::READABLE)?)
+    };
+    Ok(UdpSock {
+        reader,
+        sock,
+        local,
+        natt,
+    })
 }
 
 /// A second descriptor of the same socket (`dup`), to register with another thread's
 /// runtime. Socket options are shared; both descriptors may send and receive.
 pub fn clone_std(s: &UdpSock) -> io::Result<std::net::UdpSocket> {
-    Ok(socket2::SockRef::from(&s.sock).try_clone()?.into())
+    s.sock.try_clone()
 }
 
 /// The sockets `config` needs: for each connection, every local address (or the wildcard

@@ -44,7 +44,7 @@ use quinn_udp::{Transmit, UdpSocketState};
 use tokio::io::Interest;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tun_rs::{AsyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
+use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 
 use crate::config::{Config, ManualDirection, ManualSa};
 use crate::datapath::{self, F_NEEDS_CSUM, GSO_NONE, GSO_UDP_L4, RxCmd, RxHandle, RxStats, Up};
@@ -53,6 +53,7 @@ use crate::ike_glue::{ControlPlane, Datagram, IkeEvent};
 use crate::keylog::KeyLog;
 use crate::net::{self, UdpSock};
 use crate::spd::{OutboundPolicy, Spd, packet_selector};
+use crate::tun::{TUN_INTEREST, TunDevice};
 
 /// Packets handled per readiness event before other sources get a turn.
 pub const BATCH: usize = 64;
@@ -90,7 +91,7 @@ impl Default for Options {
 /// The file descriptors.
 pub struct Io {
     /// The TUN device (shared with the inbound loop, which only writes to it).
-    pub tun: Arc<AsyncDevice>,
+    pub tun: Arc<TunDevice>,
     /// Whether the TUN device was opened with offload.
     pub offload: bool,
     /// Its MTU (no segment of a super-segment is larger).
@@ -429,8 +430,10 @@ impl<C: ControlPlane> Peer<C> {
             tokio::select! {
                 _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
                 _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-                r = io.tun.readable() => {
-                    r.context("TUN device")?;
+                r = io.tun.ready(TUN_INTEREST) => {
+                    if r.context("TUN device")?.ready().is_error() {
+                        anyhow::bail!("the TUN device reports an error (was it deleted?)");
+                    }
                     self.on_tun(&io)?;
                 }
                 r = readable_any(&io.socks, &self.ctl_socks, self.next_sock) => {
@@ -532,10 +535,8 @@ impl<C: ControlPlane> Peer<C> {
         let vnet = if io.offload { VIRTIO_NET_HDR_LEN } else { 0 };
         let start = HEADROOM - vnet;
         for _ in 0..BATCH {
-            let n = match io
-                .tun
-                .try_recv(&mut self.tun_buf[start..HEADROOM + MAX_PACKET])
-            {
+            let buf = &mut self.tun_buf[start..HEADROOM + MAX_PACKET];
+            let n = match io.tun.try_io(Interest::READABLE, |d| d.recv(buf)) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -605,7 +606,7 @@ impl<C: ControlPlane> Peer<C> {
         {
             Ok(wire) => match io.socks[route.sock]
                 .sock
-                .try_send_to(&self.tun_buf[wire], route.dst)
+                .send_to(&self.tun_buf[wire], route.dst)
             {
                 Ok(_) => self.stats.udp_tx += 1,
                 Err(e) => {
@@ -723,10 +724,7 @@ impl<C: ControlPlane> Peer<C> {
                     segment_size: (k > 1).then_some(stride),
                     src_ip: None,
                 };
-                match sock
-                    .sock
-                    .try_io(Interest::WRITABLE, || gso.try_send((&sock.sock).into(), &t))
-                {
+                match gso.try_send((&*sock.sock).into(), &t) {
                     Ok(()) => self.stats.udp_tx += k as u64,
                     Err(e) => {
                         self.stats.udp_tx_err += k as u64;
@@ -742,10 +740,7 @@ impl<C: ControlPlane> Peer<C> {
                     continue;
                 }
                 let at = i * stride;
-                match sock
-                    .sock
-                    .try_send_to(&self.seg_buf[at + a..at + b], route.dst)
-                {
+                match sock.sock.send_to(&self.seg_buf[at + a..at + b], route.dst) {
                     Ok(_) => self.stats.udp_tx += 1,
                     Err(e) => {
                         self.stats.udp_tx_err += 1;
@@ -761,7 +756,11 @@ impl<C: ControlPlane> Peer<C> {
         let now = Instant::now();
         let s = &io.socks[i];
         for _ in 0..BATCH {
-            let (n, from) = match s.sock.try_recv_from(&mut self.udp_buf) {
+            let Some(reader) = s.reader.as_ref() else {
+                return Ok(());
+            };
+            let buf = &mut self.udp_buf;
+            let (n, from) = match reader.try_io(Interest::READABLE, |sock| sock.recv_from(buf)) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -795,7 +794,7 @@ impl<C: ControlPlane> Peer<C> {
             while let Some(t) = self.ike.poll_transmit(now, &mut self.ike_buf) {
                 moved = true;
                 let sent = net::select(&io.socks, t.local)
-                    .map(|i| io.socks[i].sock.try_send_to(&self.ike_buf, t.remote));
+                    .map(|i| io.socks[i].sock.send_to(&self.ike_buf, t.remote));
                 match sent {
                     Some(Ok(_)) => self.stats.ike_tx += 1,
                     Some(Err(e)) => tracing::warn!(error = %e, to = %t.remote, "IKE send failed"),
@@ -940,8 +939,13 @@ async fn readable_any(socks: &[UdpSock], which: &[usize], start: usize) -> io::R
         let n = which.len();
         for k in 0..n {
             let i = which[(start + k) % n];
-            if let Poll::Ready(r) = socks[i].sock.poll_recv_ready(cx) {
-                return Poll::Ready(r.map(|()| i));
+            let Some(reader) = socks[i].reader.as_ref() else {
+                continue;
+            };
+            // The guard goes without clearing the readiness: the reads clear it when they
+            // meet `WouldBlock`.
+            if let Poll::Ready(r) = reader.poll_read_ready(cx) {
+                return Poll::Ready(r.map(|_guard| i));
             }
         }
         Poll::Pending

@@ -11,18 +11,28 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use ipsec_core::TrafficSelector;
-use tun_rs::{AsyncDevice, DeviceBuilder};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tun_rs::{DeviceBuilder, SyncDevice};
 
 use crate::config::{IpPrefix, TunConfig};
 
 /// Packets the kernel queues for the TUN reader.
 pub const TX_QUEUE_LEN: u32 = 4096;
 
+/// The TUN device, registered with the main thread's runtime for readability only (the
+/// inbound loop writes to it without a registration: TUN writes never block). `ERROR` is in
+/// the interest because a deleted interface reports only `EPOLLERR`.
+pub type TunDevice = AsyncFd<SyncDevice>;
+
+/// What the main loop waits for on the TUN device.
+pub const TUN_INTEREST: Interest = Interest::READABLE.add(Interest::ERROR);
+
 /// Creates the TUN device with its MTU and addresses, up. With `offload` the device has
 /// `IFF_VNET_HDR` and TSO/USO enabled: reads carry a virtio-net header and may be TCP or UDP
 /// super-segments (up to 64 KiB) to split; writes carry a virtio-net header and may be
 /// coalesced segments.
-pub fn open(cfg: &TunConfig, offload: bool) -> anyhow::Result<AsyncDevice> {
+pub fn open(cfg: &TunConfig, offload: bool) -> anyhow::Result<TunDevice> {
     let mut b = DeviceBuilder::new()
         .name(cfg.name.clone())
         .mtu(cfg.mtu)
@@ -44,13 +54,14 @@ pub fn open(cfg: &TunConfig, offload: bool) -> anyhow::Result<AsyncDevice> {
         }
     }
     let dev = b
-        .build_async()
+        .build_sync()
         .with_context(|| format!("creating TUN device {}", cfg.name))?;
     for (v4, len) in extra_v4 {
         dev.add_address_v4(v4, len)
             .with_context(|| format!("adding {v4}/{len} to {}", cfg.name))?;
     }
-    Ok(dev)
+    dev.set_nonblocking(true)?;
+    Ok(crate::net::register(dev, TUN_INTEREST)?)
 }
 
 /// The CIDR blocks that exactly cover a selector's address range.
