@@ -29,13 +29,14 @@ use ipsec_core::EspSaParams;
 use ipsec_core::natt::{UdpPayload, classify_udp_4500};
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::io::Interest;
-use tokio::sync::mpsc;
 use tokio::io::unix::AsyncFd;
-use tun_rs::{DeviceImpl, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tokio::sync::mpsc;
+use tun_rs::IDEAL_BATCH_SIZE;
 
 use crate::tun::TunDevice;
 
 use crate::esp_glue::{Esp, EspEvent, Provider, SaId, SaStats};
+use crate::gro::Coalescer;
 
 /// Size of one UDP receive buffer: a GRO-coalesced train of datagrams fits.
 const RX_BUF: usize = 65536;
@@ -43,11 +44,6 @@ const RX_BUF: usize = 65536;
 const RX_BUFS: usize = 8;
 /// `recvmmsg` calls per readiness event before commands get a turn.
 const RX_ROUNDS: usize = 8;
-/// Where inner packets start in the TUN write buffers (room for the virtio-net header).
-const TUN_OFFSET: usize = VIRTIO_NET_HDR_LEN;
-/// Capacity of one TUN write buffer: a coalesced run of TCP segments up to the 64 KiB IP
-/// limit grows into it (tun-rs refuses to coalesce into a buffer that would have to grow).
-const TUN_BUF: usize = 2 * TUN_OFFSET + 65535;
 
 /// `virtio_net_hdr.gso_type`: not a super-segment.
 pub const GSO_NONE: u8 = 0;
@@ -97,7 +93,7 @@ pub struct RxStats {
     pub udp_rx: u64,
     /// Inner packets written to TUN (before coalescing).
     pub tun_tx: u64,
-    /// Inner packets whose TUN write failed.
+    /// TUN writes (frames of one or more packets) that failed.
     pub tun_tx_err: u64,
     /// ESP packets dropped by the engine.
     pub esp_drop: u64,
@@ -215,11 +211,8 @@ struct RxLoop {
     /// `RX_BUFS` receive buffers of `RX_BUF` octets.
     rbuf: Vec<u8>,
     meta: [RecvMeta; RX_BUFS],
-    /// The TUN write batch: inner packets at `TUN_OFFSET`; the first of a coalesced run
-    /// grows to hold the run.
-    out: Vec<Vec<u8>>,
-    nout: usize,
-    gro: GROTable,
+    /// The TUN write batch, coalesced (see [`crate::gro`]).
+    gro: Coalescer,
     next_sock: usize,
 }
 
@@ -240,6 +233,7 @@ impl RxLoop {
                 state,
             });
         }
+        let (offload, udp_gso) = (tun.get_ref().tcp_gso(), tun.get_ref().udp_gso());
         Ok(Self {
             tun,
             socks: v,
@@ -249,11 +243,7 @@ impl RxLoop {
             stats: RxStats::default(),
             rbuf: vec![0; RX_BUF * RX_BUFS],
             meta: [RecvMeta::default(); RX_BUFS],
-            out: (0..IDEAL_BATCH_SIZE)
-                .map(|_| Vec::with_capacity(TUN_BUF))
-                .collect(),
-            nout: 0,
-            gro: GROTable::default(),
+            gro: Coalescer::new(IDEAL_BATCH_SIZE, offload, udp_gso),
             next_sock: 0,
         })
     }
@@ -373,7 +363,7 @@ impl RxLoop {
         from: SocketAddr,
     ) {
         self.stats.udp_rx += 1;
-        if self.nout == self.out.len() {
+        if self.gro.is_full() {
             self.flush_tun();
         }
         let d = &mut self.rbuf[range];
@@ -398,12 +388,13 @@ impl RxLoop {
             }
         }
         match self.esp.decapsulate(now, d) {
+            // Room was made above.
             Ok(inner) => {
-                let b = &mut self.out[self.nout];
-                b.clear();
-                b.resize(TUN_OFFSET, 0);
-                b.extend_from_slice(&d[inner.range]);
-                self.nout += 1;
+                if self.gro.push(&d[inner.range]) {
+                    self.stats.tun_tx += 1;
+                } else {
+                    self.stats.tun_tx_err += 1;
+                }
             }
             Err(reason) => {
                 self.stats.esp_drop += 1;
@@ -412,21 +403,21 @@ impl RxLoop {
         }
     }
 
-    /// Writes the batch to TUN; with offload, runs of TCP segments of one flow become one
-    /// write.
+    /// Writes the batch to TUN: one write per frame, where (with offload) a frame is a run
+    /// of TCP or UDP segments of one flow.
     fn flush_tun(&mut self) {
-        let n = std::mem::take(&mut self.nout);
-        if n == 0 {
+        if self.gro.is_empty() {
             return;
         }
-        let dev: &DeviceImpl = self.tun.get_ref();
-        match dev.send_multiple(&mut self.gro, &mut self.out[..n], TUN_OFFSET) {
-            Ok(_) => self.stats.tun_tx += n as u64,
+        let dev = self.tun.get_ref();
+        let stats = &mut self.stats;
+        self.gro.flush(|frame| match dev.send(frame) {
+            Ok(_) => {}
             Err(e) => {
-                self.stats.tun_tx_err += n as u64;
+                stats.tun_tx_err += 1;
                 tracing::debug!(error = %e, "TUN write failed");
             }
-        }
+        });
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod datapath;
 pub mod esp_glue;
+pub mod gro;
 pub mod ike_endpoint;
 pub mod ike_glue;
 pub mod keylog;
