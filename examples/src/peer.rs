@@ -62,6 +62,8 @@ const MAX_PACKET: usize = 65535;
 
 /// Largest UDP payload of one GSO send.
 const GSO_MAX_BYTES: usize = 65000;
+/// Most lone packets sent by one `sendmsg` (the kernel's UDP_MAX_SEGMENTS is 64 or 128).
+const MAX_IOV: usize = 64;
 
 /// Run-time options (from the command line).
 #[derive(Debug)]
@@ -182,8 +184,12 @@ pub struct Peer<C: ControlPlane> {
     keylog: KeyLog,
     /// I/O counters.
     pub stats: IoStats,
-    /// One TUN read: the packet starts at HEADROOM (the virtio-net header just before).
+    /// TUN reads: `BATCH` slots of `max_slot` octets (room for 64 KiB after the last).
+    /// Read `k` starts at `k * max_slot + HEADROOM` (the virtio-net header just before), so
+    /// that a lone packet is encrypted where it was read and sent from there.
     tun_buf: Vec<u8>,
+    /// Lone packets encrypted in `tun_buf` and not sent yet: route and wire range.
+    pending: Vec<(OutRoute, std::ops::Range<usize>)>,
     /// The segments of a super-segment, `stride` apart, stride = their ESP size.
     seg_buf: Vec<u8>,
     seg_sizes: Vec<usize>,
@@ -314,7 +320,8 @@ impl<C: ControlPlane> Peer<C> {
             sas: Vec::new(),
             keylog,
             stats: IoStats::default(),
-            tun_buf: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
+            tun_buf: vec![0; max_slot * (BATCH - 1) + HEADROOM + MAX_PACKET + TAILROOM],
+            pending: Vec::with_capacity(BATCH),
             seg_buf: vec![0; max_slot * IDEAL_BATCH_SIZE],
             seg_sizes: vec![0; IDEAL_BATCH_SIZE],
             seg_wire: vec![(0, 0); IDEAL_BATCH_SIZE],
@@ -529,13 +536,22 @@ impl<C: ControlPlane> Peer<C> {
         }
     }
 
-    /// Inner packets from TUN: one read is a packet or (offload) a super-segment.
+    /// Inner packets from TUN: one read is a packet or (offload) a super-segment. Lone
+    /// packets are read into consecutive slots, encrypted in place and sent together
+    /// ([`Peer::flush_pending`]); a super-segment first sends what is pending.
     fn on_tun(&mut self, io: &Io) -> anyhow::Result<()> {
         let now = Instant::now();
         let vnet = if io.offload { VIRTIO_NET_HDR_LEN } else { 0 };
-        let start = HEADROOM - vnet;
+        let r = self.read_tun(io, now, vnet);
+        self.flush_pending(io);
+        r
+    }
+
+    fn read_tun(&mut self, io: &Io, now: Instant, vnet: usize) -> anyhow::Result<()> {
         for _ in 0..BATCH {
-            let buf = &mut self.tun_buf[start..HEADROOM + MAX_PACKET];
+            let slot = self.pending.len() * self.max_slot;
+            let (start, head) = (slot + HEADROOM - vnet, slot + HEADROOM);
+            let buf = &mut self.tun_buf[start..head + MAX_PACKET];
             let n = match io.tun.try_io(Interest::READABLE, |d| d.recv(buf)) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -548,21 +564,22 @@ impl<C: ControlPlane> Peer<C> {
                 continue;
             }
             let end = start + n;
-            if vnet == 0 {
-                self.send_one(io, now, HEADROOM..end);
-                continue;
-            }
-            let hdr = match VirtioNetHdr::decode(&self.tun_buf[start..HEADROOM]) {
-                Ok(h) => h,
-                Err(_) => {
-                    self.stats.not_ip += 1;
+            if vnet != 0 {
+                let hdr = match VirtioNetHdr::decode(&self.tun_buf[start..head]) {
+                    Ok(h) => h,
+                    Err(_) => {
+                        self.stats.not_ip += 1;
+                        continue;
+                    }
+                };
+                if hdr.gso_type != GSO_NONE {
+                    self.flush_pending(io);
+                    self.send_super(io, now, hdr, head..end);
                     continue;
                 }
-            };
-            if hdr.gso_type == GSO_NONE {
                 if hdr.flags & F_NEEDS_CSUM != 0
                     && !datapath::finish_checksum(
-                        &mut self.tun_buf[HEADROOM..end],
+                        &mut self.tun_buf[head..end],
                         hdr.csum_start,
                         hdr.csum_offset,
                     )
@@ -570,12 +587,97 @@ impl<C: ControlPlane> Peer<C> {
                     self.stats.not_ip += 1;
                     continue;
                 }
-                self.send_one(io, now, HEADROOM..end);
-            } else {
-                self.send_super(io, now, hdr, HEADROOM..end);
+            }
+            if self.encapsulate_one(now, slot, head..end) {
+                self.flush_pending(io);
             }
         }
         Ok(())
+    }
+
+    /// One inner packet at `tun_buf[payload]`, in the slot at `slot`: encapsulate in place
+    /// and queue it for [`Peer::flush_pending`]. True if it outgrew its slot (a packet
+    /// above the MTU): the next read would overwrite it, so send first.
+    fn encapsulate_one(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        payload: std::ops::Range<usize>,
+    ) -> bool {
+        let Some(route) = self.route(now, payload.clone()) else {
+            return false;
+        };
+        // A packet above the MTU (only the last slot has room for one) takes the rest.
+        let room = if payload.end + TAILROOM <= slot + self.max_slot {
+            slot + self.max_slot
+        } else {
+            self.tun_buf.len()
+        };
+        let local = payload.start - slot..payload.end - slot;
+        match self
+            .esp
+            .encapsulate(now, route.sa, &mut self.tun_buf[slot..room], local)
+        {
+            Ok(wire) => self
+                .pending
+                .push((route, slot + wire.start..slot + wire.end)),
+            Err(e) => {
+                self.stats.encap_err += 1;
+                tracing::debug!(error = %e, "encapsulation refused");
+            }
+        }
+        room > slot + self.max_slot
+    }
+
+    /// Sends the queued lone packets: consecutive ones to the same destination and of the
+    /// same size (the last of a run may be shorter) go out in one `sendmsg` with UDP GSO,
+    /// straight from their slots (an iovec each), the rest one by one.
+    fn flush_pending(&mut self, io: &Io) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let (route, first) = self.pending[i].clone();
+            let size = first.len();
+            let sock = &io.socks[route.sock];
+            let max = io.udp[route.sock]
+                .as_ref()
+                .map_or(1, |g| g.max_gso_segments())
+                .min(GSO_MAX_BYTES / size.max(1))
+                .min(MAX_IOV);
+            let mut k = 1;
+            while k < max
+                && let Some((r, w)) = self.pending.get(i + k)
+                && r.sock == route.sock
+                && r.dst == route.dst
+                && w.len() <= size
+            {
+                k += 1;
+                if w.len() < size {
+                    break;
+                }
+            }
+            let sent = if k == 1 {
+                sock.sock
+                    .send_to(&self.tun_buf[first], route.dst)
+                    .map(|_| ())
+            } else {
+                let iov: [std::io::IoSlice<'_>; MAX_IOV] = std::array::from_fn(|j| {
+                    std::io::IoSlice::new(match self.pending.get(i + j) {
+                        Some((_, w)) if j < k => &self.tun_buf[w.clone()],
+                        _ => &[],
+                    })
+                });
+                net::send_gso(&sock.sock, route.dst, &iov[..k], size)
+            };
+            match sent {
+                Ok(()) => self.stats.udp_tx += k as u64,
+                Err(e) => {
+                    self.stats.udp_tx_err += k as u64;
+                    tracing::debug!(error = %e, dst = %route.dst, "ESP send failed");
+                }
+            }
+            i += k;
+        }
+        self.pending.clear();
     }
 
     /// The SA for the packet at `tun_buf[pkt]`, or `None` (counted, IKE asked to acquire).
@@ -591,32 +693,6 @@ impl<C: ControlPlane> Peer<C> {
                 tracing::trace!(src = %sel.src, dst = %sel.dst, proto = sel.proto, "no policy");
                 self.ike.acquire(now, &sel);
                 None
-            }
-        }
-    }
-
-    /// One inner packet at `tun_buf[payload]`: encapsulate in place, send.
-    fn send_one(&mut self, io: &Io, now: Instant, payload: std::ops::Range<usize>) {
-        let Some(route) = self.route(now, payload.clone()) else {
-            return;
-        };
-        match self
-            .esp
-            .encapsulate(now, route.sa, &mut self.tun_buf, payload)
-        {
-            Ok(wire) => match io.socks[route.sock]
-                .sock
-                .send_to(&self.tun_buf[wire], route.dst)
-            {
-                Ok(_) => self.stats.udp_tx += 1,
-                Err(e) => {
-                    self.stats.udp_tx_err += 1;
-                    tracing::debug!(error = %e, dst = %route.dst, "ESP send failed");
-                }
-            },
-            Err(e) => {
-                self.stats.encap_err += 1;
-                tracing::debug!(error = %e, "encapsulation refused");
             }
         }
     }
