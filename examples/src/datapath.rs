@@ -10,15 +10,22 @@
 //!   IKE, timers, signals, stats               UDP 4500 (recvmmsg + UDP GRO, split by stride)
 //!   TUN read (virtio-net header, TSO)           → classify_udp_4500
 //!     → split super-segment at ESP stride       → ESP: decapsulate in place (inbound engine)
-//!     → SPD lookup once per super-segment         → copy inner packet to the write batch
-//!     → encapsulate in place (outbound engine)  → IKE: to the main thread (channel)
-//!     → one sendmsg with UDP GSO              TUN write batch, TCP segments coalesced (GRO)
+//!     → SPD lookup once per super-segment         → copy into the write batch, joining
+//!     → encapsulate in place (outbound engine)      the run of its flow (crate::gro)
+//!     → one sendmsg with UDP GSO                → IKE: to the main thread (channel)
+//!   lone packets: read into consecutive       TUN: one write per run of TCP or UDP
+//!     slots, encrypted in place, sent as one     segments (a virtio-net GSO frame)
+//!     GSO train (an iovec per packet)
 //!                  ── RxCmd (install/remove/report) ──▶
 //!                  ◀── Up (IKE datagrams, ESP events, reports) ──
 //! ```
 //!
 //! The inbound engine holds the inbound SAs, the outbound engine the outbound SAs; IKE
 //! events are routed to the engine of the SA's direction.
+//!
+//! Each descriptor is registered with the runtime of the one thread that reads it, for
+//! readability only (see [`crate::net`]): otherwise every packet one thread sends or
+//! receives would wake the other.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;

@@ -7,8 +7,11 @@
 //!   loop {
 //!       select! {
 //!           SIGINT | SIGTERM            => break (then close IKE SAs, drain, final stats)
-//!           TUN readable                => on_tun: up to BATCH reads; with offload a read
-//!                                            is a TCP/UDP super-segment: packet_selector →
+//!           TUN readable                => on_tun: up to BATCH reads. A lone packet is
+//!                                            read into the next slot, encrypted there and
+//!                                            queued; the queue goes out as UDP GSO trains
+//!                                            (flush_pending). With offload a read may be a
+//!                                            TCP/UDP super-segment: packet_selector →
 //!                                            Spd::lookup once → split into segments laid
 //!                                            out at their ESP size → esp.encapsulate each
 //!                                            in place → one UDP GSO sendmsg per ≤64 KiB
@@ -24,11 +27,11 @@
 //! ```
 //!
 //! The packet path allocates nothing: the TUN, UDP and IKE buffers are allocated once and
-//! reused; sends use `try_*` calls on slices of them (a full socket buffer drops the packet
-//! and counts it, as a router would). Outbound, the only copy is the split of a
-//! super-segment into its segments (each lands where it is encrypted and sent from);
-//! inbound, the only copy moves each decrypted packet into the TUN write batch, where
-//! consecutive TCP segments are coalesced.
+//! reused; sends are non-blocking calls on slices of them (a full socket buffer drops the
+//! packet and counts it, as a router would). Outbound, a lone packet is encrypted and sent
+//! where it was read; the only copy is the split of a super-segment into its segments (each
+//! lands where it is encrypted and sent from). Inbound, the only copy moves each decrypted
+//! packet into the TUN write batch, where it joins the run of its flow ([`crate::gro`]).
 
 use std::future::poll_fn;
 use std::io;
