@@ -669,7 +669,16 @@ impl<C: ControlPlane> Peer<C> {
                         _ => &[],
                     })
                 });
-                net::send_gso(&sock.sock, route.dst, &iov[..k], size)
+                net::send_gso(&sock.sock, route.dst, &iov[..k], size).or_else(|e| {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        return Err(e);
+                    }
+                    // A path without UDP segmentation (EIO, EINVAL): one by one.
+                    tracing::debug!(error = %e, "UDP GSO send refused; sending one by one");
+                    iov[..k]
+                        .iter()
+                        .try_for_each(|b| sock.sock.send_to(b, route.dst).map(|_| ()))
+                })
             };
             match sent {
                 Ok(()) => self.stats.udp_tx += k as u64,

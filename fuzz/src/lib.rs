@@ -2,6 +2,9 @@
 //! `*fuzz_corpus*` integration tests of the library crates can compile the very same
 //! checking functions with `#[path]` and replay the corpora under plain `cargo test`.
 
+#[cfg(feature = "peer-config")]
+#[path = "../harness/coalescer.rs"]
+pub mod coalescer_harness;
 #[path = "../harness/core.rs"]
 pub mod core_harness;
 #[path = "../harness/esp.rs"]
