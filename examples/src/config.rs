@@ -12,6 +12,8 @@
 //! proposals = ["aes256gcm16-prfsha256-x25519"]
 //! encap = true
 //! dpd_delay = "30s"
+//! rekey_time = "4h"                 # IKE SA; deleted if not rekeyed by 4h + over_time
+//! over_time = "24m"
 //!
 //! [connections.t.local]
 //! auth = "psk"
@@ -176,6 +178,16 @@ pub struct Connection {
     /// Dead peer detection interval; `None` or zero disables DPD.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub dpd_delay: Option<Duration>,
+    /// IKE SA rekey interval (swanctl's default 4 h); zero never rekeys the IKE SA.
+    #[serde(
+        default = "default_ike_rekey_time",
+        deserialize_with = "de_opt_duration"
+    )]
+    pub rekey_time: Option<Duration>,
+    /// How long after `rekey_time` an IKE SA that could not be rekeyed is deleted (default
+    /// 10 % of `rekey_time`).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub over_time: Option<Duration>,
     /// Our authentication round.
     pub local: AuthConfig,
     /// The peer's authentication round.
@@ -187,6 +199,21 @@ pub struct Connection {
 
 fn default_version() -> u8 {
     2
+}
+
+fn default_ike_rekey_time() -> Option<Duration> {
+    Some(Duration::from_secs(4 * 3600))
+}
+
+impl Connection {
+    /// The IKE SA's soft and hard lifetimes (`rekey_time`, `rekey_time + over_time`);
+    /// none when `rekey_time` is zero.
+    pub fn ike_lifetimes(&self) -> (Option<Duration>, Option<Duration>) {
+        match self.rekey_time.filter(|d| !d.is_zero()) {
+            Some(r) => (Some(r), Some(r + self.over_time.unwrap_or(r / 10))),
+            None => (None, None),
+        }
+    }
 }
 
 fn default_ike_port() -> u16 {

@@ -136,6 +136,8 @@ fn peer_config(config: &Config, name: &str, c: &Connection) -> anyhow::Result<Pe
         force_encap: true,
         dpd_delay: c.dpd_delay.filter(|d| !d.is_zero()),
         initial_contact: true,
+        rekey_time: c.ike_lifetimes().0,
+        life_time: c.ike_lifetimes().1,
         children,
     })
 }

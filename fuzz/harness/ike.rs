@@ -59,6 +59,8 @@ fn peer_config(name: &str, local: IpAddr, remote: IpAddr, lts: &str, rts: &str) 
         force_encap: false,
         dpd_delay: Some(Duration::from_secs(30)),
         initial_contact: true,
+        rekey_time: None,
+        life_time: None,
         children: vec![ChildConfig::new(
             "child",
             vec![ts(lts)],

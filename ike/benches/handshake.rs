@@ -31,6 +31,8 @@ fn peer(local: &str, remote: &str, lts: &str, rts: &str) -> Arc<PeerConfig> {
         force_encap: false,
         dpd_delay: None,
         initial_contact: false,
+        rekey_time: None,
+        life_time: None,
         children: vec![ChildConfig::new(
             "c",
             vec![lts.parse().unwrap()],

@@ -135,14 +135,6 @@ pub struct EndpointConfig {
     /// much entropy as the strongest key negotiated; a short PSK is refused at `connect` and
     /// when a peer configuration is matched.
     pub min_psk_len: usize,
-    /// Soft lifetime of every IKE SA: rekey it after this long, less a random 0–10 %
-    /// (RFC 7296 §2.8; strongSwan's `rekey_time`, 4 h there). `None` never rekeys.
-    pub ike_rekey_time: Option<Duration>,
-    /// Hard lifetime of every IKE SA, from its establishment: an IKE SA that could not be
-    /// rekeyed by then is deleted with its Child SAs (strongSwan's `rekey_time` plus
-    /// `over_time`). `None`: no limit. Should exceed `ike_rekey_time` by at least a few
-    /// `rekey_retry` periods.
-    pub ike_life_time: Option<Duration>,
     /// After a rekey of an IKE or Child SA failed (an error notify, an unusable answer, or
     /// no answer to a rekey that then went nowhere), try again after this long less a random
     /// 0–10 %, until the SA's hard lifetime ends it.
@@ -163,8 +155,6 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             nat_keepalive: Duration::from_secs(20),
             min_psk_len: 20,
-            ike_rekey_time: None,
-            ike_life_time: None,
             rekey_retry: Duration::from_secs(30),
             retry_delay: Duration::from_secs(2),
         }
@@ -195,6 +185,14 @@ pub struct PeerConfig {
     pub dpd_delay: Option<Duration>,
     /// Send INITIAL_CONTACT in IKE_AUTH (RFC 7296 §2.4) so the peer drops stale SAs.
     pub initial_contact: bool,
+    /// Soft lifetime of the IKE SA: rekey it after this long, less a random 0–10 %
+    /// (RFC 7296 §2.8; swanctl's `rekey_time`, 4 h there). `None` never rekeys.
+    pub rekey_time: Option<Duration>,
+    /// Hard lifetime of the IKE SA, from its establishment: one that could not be rekeyed
+    /// by then is deleted with its Child SAs (swanctl's `rekey_time` + `over_time`). `None`:
+    /// no limit. Should exceed `rekey_time` by a few [`EndpointConfig::rekey_retry`]
+    /// periods.
+    pub life_time: Option<Duration>,
     /// Child SAs: the first is negotiated in IKE_AUTH when we initiate.
     pub children: Vec<ChildConfig>,
 }

@@ -21,7 +21,7 @@
 //!
 //! Lifetimes (§2.8): a Child SA is rekeyed at its `rekey_time` less a random 0–10 % (so
 //! that both peers rarely start together) and deleted at its `life_time`; an IKE SA is
-//! rekeyed at [`EndpointConfig::ike_rekey_time`] likewise. The ESP engine's byte and packet
+//! rekeyed at [`PeerConfig::rekey_time`] likewise and deleted at its `life_time`. The ESP engine's byte and packet
 //! limits arrive through [`Endpoint::handle_esp_event`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -834,8 +834,12 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// Arms the soft and hard lifetimes of an IKE SA that was just established or made by a
     /// rekey (§2.8).
     pub(crate) fn arm_ike_lifetimes(&self, now: Instant, sa: &mut IkeSa<P>) {
-        sa.rekey_at = self.config.ike_rekey_time.map(|d| now + self.jittered(d));
-        sa.expire_at = self.config.ike_life_time.map(|d| now + d);
+        let (soft, hard) = sa
+            .peer
+            .as_ref()
+            .map_or((None, None), |p| (p.rekey_time, p.life_time));
+        sa.rekey_at = soft.map(|d| now + self.jittered(d));
+        sa.expire_at = hard.map(|d| now + d);
         sa.rekey_group = None;
         sa.rekey_ke_retries = 0;
     }

@@ -90,7 +90,7 @@ pub enum CloseReason {
     Protocol(String),
     /// The IKE SA was replaced by a rekeyed one.
     Rekeyed,
-    /// The IKE SA reached its hard lifetime ([`crate::EndpointConfig::ike_life_time`])
+    /// The IKE SA reached its hard lifetime ([`crate::PeerConfig::life_time`])
     /// without a successful rekey, and was deleted.
     Expired,
     /// The peer re-authenticated with INITIAL_CONTACT (RFC 7296 §2.4): this older SA is

@@ -39,6 +39,8 @@
 //!         force_encap: false,
 //!         dpd_delay: None,
 //!         initial_contact: true,
+//!         rekey_time: None,
+//!         life_time: None,
 //!         children: vec![ChildConfig::new(
 //!             "net",
 //!             vec![mine.parse().unwrap()],

@@ -33,11 +33,32 @@ fn current_ike(p: &Peer) -> IkeSaHandle {
     h
 }
 
+/// A's IKE SA soft and hard lifetimes, and its `rekey_retry`.
+fn ike_lifetimes(rekey: u64, life: Option<u64>) -> (PeerLifetimes, EndpointConfig) {
+    (
+        (
+            Some(Duration::from_secs(rekey)),
+            life.map(Duration::from_secs),
+        ),
+        EndpointConfig {
+            rekey_retry: Duration::from_secs(30),
+            ..EndpointConfig::default()
+        },
+    )
+}
+
+type PeerLifetimes = (Option<Duration>, Option<Duration>);
+
 /// A pair whose IKE SAs offer two groups, established, with traffic, A's IKE datagrams held.
-fn pair(seed: u64, ep_a: EndpointConfig, child_rekey: Option<Duration>) -> Pair {
+fn pair(
+    seed: u64,
+    (lifetimes, ep_a): (PeerLifetimes, EndpointConfig),
+    child_rekey: Option<Duration>,
+) -> Pair {
     let (a_ip, b_ip) = (A_IP.parse().unwrap(), B_IP.parse().unwrap());
     let mut a = peer_config("a", a_ip, b_ip, "fd01::/64", "fd02::/64");
     let mut b = peer_config("b", b_ip, a_ip, "fd02::/64", "fd01::/64");
+    (a.rekey_time, a.life_time) = lifetimes;
     for c in [&mut a, &mut b] {
         c.ike_proposals = ike_props("aes256gcm16-prfsha256-x25519-ecp256");
     }
@@ -213,7 +234,11 @@ fn release_and_check(p: &mut Pair, what: &str) {
 
 #[test]
 fn ike_rekey_after_invalid_ke_uses_the_requested_group() {
-    let mut p = pair(link::seed_from_env(2100), EndpointConfig::default(), None);
+    let mut p = pair(
+        link::seed_from_env(2100),
+        ((None, None), EndpointConfig::default()),
+        None,
+    );
     let old = current_ike(&p.a);
     let negotiated = p.a.ike.ike_sa_keys(old).unwrap().2.suite.ke;
     assert_eq!(negotiated, KeId::CURVE25519);
@@ -257,11 +282,7 @@ fn ike_rekey_after_invalid_ke_uses_the_requested_group() {
 
 #[test]
 fn failed_ike_rekey_is_retried_after_rekey_retry() {
-    let ep = EndpointConfig {
-        ike_rekey_time: Some(Duration::from_secs(3600)),
-        rekey_retry: Duration::from_secs(30),
-        ..EndpointConfig::default()
-    };
+    let ep = ike_lifetimes(3600, None);
     let mut p = pair(link::seed_from_env(2200), ep, None);
     let old = current_ike(&p.a);
     p.a.ike.rekey_ike_sa(p.now, old).unwrap();
@@ -286,12 +307,7 @@ fn failed_ike_rekey_is_retried_after_rekey_retry() {
 
 #[test]
 fn ike_sa_hard_lifetime_ends_an_sa_whose_rekeys_fail() {
-    let ep = EndpointConfig {
-        ike_rekey_time: Some(Duration::from_secs(60)),
-        ike_life_time: Some(Duration::from_secs(150)),
-        rekey_retry: Duration::from_secs(30),
-        ..EndpointConfig::default()
-    };
+    let ep = ike_lifetimes(60, Some(150));
     let mut p = pair(link::seed_from_env(2300), ep, None);
     let start = p.now - Duration::from_secs(1);
     let mut attempts = Vec::new();
@@ -317,11 +333,7 @@ fn ike_sa_hard_lifetime_ends_an_sa_whose_rekeys_fail() {
 
 #[test]
 fn ike_sa_lifetimes_restart_with_each_rekey() {
-    let ep = EndpointConfig {
-        ike_rekey_time: Some(Duration::from_secs(60)),
-        ike_life_time: Some(Duration::from_secs(90)),
-        ..EndpointConfig::default()
-    };
+    let ep = ike_lifetimes(60, Some(90));
     let mut p = pair(link::seed_from_env(2400), ep, None);
     p.hold_ike = None;
     p.run_for(Duration::from_secs(1000));
@@ -339,7 +351,7 @@ fn ike_sa_lifetimes_restart_with_each_rekey() {
 fn failed_child_rekey_is_retried_before_its_hard_lifetime() {
     let mut p = pair(
         link::seed_from_env(2500),
-        EndpointConfig::default(),
+        ((None, None), EndpointConfig::default()),
         Some(Duration::from_secs(100)),
     );
     let before = p.a.events.len();

@@ -476,10 +476,9 @@ fn soft_lifetimes_rekey_with_jitter_and_hard_lifetimes_delete() {
         c.rekey_time = Some(Duration::from_secs(60));
         c.life_time = Some(Duration::from_secs(70));
     }
-    let ep = EndpointConfig {
-        ike_rekey_time: Some(Duration::from_secs(300)),
-        ..EndpointConfig::default()
-    };
+    a.rekey_time = Some(Duration::from_secs(300));
+    b.rekey_time = Some(Duration::from_secs(300));
+    let ep = EndpointConfig::default();
     let mut p = Pair::with_configs(
         link::seed_from_env(1400),
         LinkConfig::default(),

@@ -69,11 +69,9 @@ fn configs() -> (ike::PeerConfig, ike::PeerConfig, EndpointConfig) {
         c.life_time = Some(Duration::from_secs(600));
         c.esp_proposals = esp_props("aes128gcm16-x25519");
     }
-    let ep = EndpointConfig {
-        ike_rekey_time: Some(Duration::from_secs(600)),
-        ..EndpointConfig::default()
-    };
-    (a, b, ep)
+    a.rekey_time = Some(Duration::from_secs(600));
+    b.rekey_time = Some(Duration::from_secs(600));
+    (a, b, EndpointConfig::default())
 }
 
 /// Runs until the exchanges are over and the peers agree; checks the invariants.
@@ -238,10 +236,9 @@ fn long_run_days_of_rekeys_under_loss() {
         // lifetime, as strongSwan's defaults have (1 h / 1.1 h).
         c.life_time = Some(Duration::from_secs(480));
     }
-    let ep = EndpointConfig {
-        ike_rekey_time: Some(Duration::from_secs(900)),
-        ..EndpointConfig::default()
-    };
+    a.rekey_time = Some(Duration::from_secs(900));
+    b.rekey_time = Some(Duration::from_secs(900));
+    let ep = EndpointConfig::default();
     let seed = link::seed_from_env(4242);
     let mut p = Pair::with_configs(seed, LinkConfig::lossy(0.05), a, b, ep.clone(), ep);
     p.connect();

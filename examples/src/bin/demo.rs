@@ -43,6 +43,8 @@ fn peer(name: &str, local: &str, remote: &str, local_ts: &str, remote_ts: &str) 
         force_encap: true,
         dpd_delay: Some(Duration::from_secs(30)),
         initial_contact: true,
+        rekey_time: None,
+        life_time: None,
         children: vec![ChildConfig::new(
             "net",
             vec![local_ts.parse().unwrap()],

@@ -142,6 +142,9 @@ fn defaults() {
     assert_eq!(t.proposals, ["default"]);
     assert!(!t.encap);
     assert_eq!(t.dpd_delay, None);
+    // swanctl's IKE SA defaults: rekey after 4 h, delete 10 % later if that failed.
+    let h = |n: u64| Some(Duration::from_secs(n));
+    assert_eq!(t.ike_lifetimes(), (h(4 * 3600), h(4 * 3600 + 1440)));
     let c = parse(&format!("{CONN_HEAD}[connections.t.children.c]\n")).unwrap();
     let ch = &c.connections["t"].children["c"];
     assert_eq!(ch.mode, Mode::Tunnel);
@@ -176,6 +179,18 @@ fn durations() {
     }
     let c = parse(&CONN_HEAD.replacen("\n", "\ndpd_delay = 0\n", 1)).unwrap();
     assert_eq!(c.connections["t"].dpd_delay, Some(Duration::ZERO));
+    let h = |n: u64| Some(Duration::from_secs(n));
+    for (keys, want) in [
+        (
+            "rekey_time = \"1h\"\nover_time = \"5m\"\n",
+            (h(3600), h(3900)),
+        ),
+        ("rekey_time = \"10m\"\n", (h(600), h(660))),
+        ("rekey_time = 0\n", (None, None)),
+    ] {
+        let c = parse(&CONN_HEAD.replacen("\n", &format!("\n{keys}"), 1)).unwrap();
+        assert_eq!(c.connections["t"].ike_lifetimes(), want, "{keys}");
+    }
 }
 
 #[test]

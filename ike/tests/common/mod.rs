@@ -60,6 +60,8 @@ pub fn peer_config(
         force_encap: false,
         dpd_delay: None,
         initial_contact: true,
+        rekey_time: None,
+        life_time: None,
         children: vec![ChildConfig::new(
             "child",
             vec![ts(local_ts)],
