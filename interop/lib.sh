@@ -213,6 +213,7 @@ local_addrs = ["$4"]
 remote_addrs = ["$5"]
 proposals = ["aes256gcm16-prfsha256-x25519"]
 encap = true
+rekey_time = "${IPSR_IKE_REKEY:-4h}"
 
 [connections.t.local]
 auth = "psk"

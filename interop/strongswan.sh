@@ -52,6 +52,7 @@ connections {
     remote_addrs = $remote
     proposals = aes256gcm16-prfsha256-x25519
     encap = yes
+    rekey_time = ${SW_IKE_REKEY:-4h}
     local {
       auth = psk
       id = $local

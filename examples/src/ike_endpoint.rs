@@ -279,6 +279,16 @@ impl ControlPlane for Ike {
                         outbound_spi,
                     });
                 }
+                Event::IkeSaRekeyed { old, new } => {
+                    let name = self.name_of(old);
+                    for h in &mut self.handles {
+                        if h.0 == old {
+                            h.0 = new;
+                        }
+                    }
+                    let keys = self.keylog_keys(new);
+                    return Some(IkeEvent::IkeSaRekeyed { name, keys });
+                }
                 Event::IkeSaClosed { sa, reason } => {
                     let name = self.name_of(sa);
                     self.handles.retain(|(h, _)| *h != sa);

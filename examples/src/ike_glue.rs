@@ -52,6 +52,14 @@ pub enum IkeEvent {
         /// Keys for the key log (only when the key log is on).
         keys: Option<IkeSaKeys>,
     },
+    /// An IKE SA was replaced by a rekeyed one (its Child SAs are unchanged); `keys` (of the
+    /// new one) feeds the key log.
+    IkeSaRekeyed {
+        /// Connection name.
+        name: String,
+        /// Keys for the key log (only when the key log is on).
+        keys: Option<IkeSaKeys>,
+    },
     /// A Child SA is up: install both directions (inbound first) and route by its selectors.
     ChildSaEstablished {
         /// Child name.

@@ -907,6 +907,12 @@ impl<C: ControlPlane> Peer<C> {
                     self.keylog.log_ike_sa(&k);
                 }
             }
+            IkeEvent::IkeSaRekeyed { name, keys } => {
+                tracing::info!(connection = %name, "IKE SA rekeyed");
+                if let Some(k) = keys {
+                    self.keylog.log_ike_sa(&k);
+                }
+            }
             IkeEvent::ChildSaEstablished {
                 name,
                 inbound,
