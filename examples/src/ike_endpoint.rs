@@ -272,11 +272,18 @@ impl ControlPlane for Ike {
                 Event::ChildSaDeleted {
                     inbound_spi,
                     outbound_spi,
+                    keep_inbound,
                     ..
                 } => {
                     return Some(IkeEvent::ChildSaDeleted {
-                        inbound_spi,
-                        outbound_spi,
+                        inbound_spi: (!keep_inbound).then_some(inbound_spi),
+                        outbound_spi: Some(outbound_spi),
+                    });
+                }
+                Event::ChildSaInboundExpired { inbound_spi, .. } => {
+                    return Some(IkeEvent::ChildSaDeleted {
+                        inbound_spi: Some(inbound_spi),
+                        outbound_spi: None,
                     });
                 }
                 Event::IkeSaRekeyed { old, new } => {

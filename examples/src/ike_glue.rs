@@ -77,12 +77,14 @@ pub enum IkeEvent {
         /// Our new inbound SA.
         inbound: Box<EspSaParams>,
     },
-    /// A Child SA is gone: remove both directions.
+    /// ESP SAs to remove: both directions of a deleted Child SA, only the outbound one of a
+    /// Child SA replaced by a rekey (its inbound one goes a few seconds later, for late
+    /// packets), or that inbound one then.
     ChildSaDeleted {
-        /// Our inbound SPI.
-        inbound_spi: Spi,
-        /// The outbound SPI.
-        outbound_spi: Spi,
+        /// Our inbound SPI, if that SA goes now.
+        inbound_spi: Option<Spi>,
+        /// The outbound SPI, if that SA goes now.
+        outbound_spi: Option<Spi>,
     },
     /// An IKE SA is gone (its Child SAs have been reported deleted before).
     IkeSaClosed {

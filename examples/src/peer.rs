@@ -946,8 +946,8 @@ impl<C: ControlPlane> Peer<C> {
                     .sas
                     .iter()
                     .filter(|s| {
-                        (s.dir == Direction::Inbound && s.spi == inbound_spi)
-                            || (s.dir == Direction::Outbound && s.spi == outbound_spi)
+                        (s.dir == Direction::Inbound && Some(s.spi) == inbound_spi)
+                            || (s.dir == Direction::Outbound && Some(s.spi) == outbound_spi)
                     })
                     .map(|s| s.id)
                     .collect();

@@ -139,6 +139,10 @@ pub struct EndpointConfig {
     /// no answer to a rekey that then went nowhere), try again after this long less a random
     /// 0–10 %, until the SA's hard lifetime ends it.
     pub rekey_retry: Duration,
+    /// How long the inbound ESP SA of a Child SA replaced by a rekey outlives its Delete,
+    /// for packets the peer sent on it just before switching that arrive late (strongSwan's
+    /// `delete_rekeyed_delay`, 5 s there). Zero removes it with the outbound SA.
+    pub rekeyed_inbound_grace: Duration,
     /// After TEMPORARY_FAILURE (RFC 7296 §2.25), retry after this long plus a random
     /// 0–100 % of it.
     pub retry_delay: Duration,
@@ -156,6 +160,7 @@ impl Default for EndpointConfig {
             nat_keepalive: Duration::from_secs(20),
             min_psk_len: 20,
             rekey_retry: Duration::from_secs(30),
+            rekeyed_inbound_grace: Duration::from_secs(5),
             retry_delay: Duration::from_secs(2),
         }
     }

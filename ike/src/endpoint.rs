@@ -164,6 +164,9 @@ pub struct Endpoint<P: CryptoProvider> {
     next_child: u64,
     transmits: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
     events: VecDeque<Event>,
+    /// [`Event::ChildSaInboundExpired`] events due at their instants (in order: the grace
+    /// period is one constant).
+    pub(crate) inbound_expiries: VecDeque<(Instant, Event)>,
     pub(crate) stats: EndpointStats,
 }
 
@@ -182,6 +185,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             next_child: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            inbound_expiries: VecDeque::new(),
             stats: EndpointStats::default(),
         }
     }
@@ -691,6 +695,9 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// The next instant at which [`Endpoint::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.cookies.next_rotation();
+        if let Some((t, _)) = self.inbound_expiries.front() {
+            next = Some(next.map_or(*t, |n: Instant| n.min(*t)));
+        }
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
@@ -725,6 +732,15 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.cookies.handle_timeout(&*self.provider, now);
+        while self
+            .inbound_expiries
+            .front()
+            .is_some_and(|(t, _)| *t <= now)
+        {
+            if let Some((_, e)) = self.inbound_expiries.pop_front() {
+                self.events.push_back(e);
+            }
+        }
         let handles: Vec<IkeSaHandle> = self.sas.keys().copied().collect();
         for h in handles {
             let Some(mut sa) = self.sas.remove(&h) else {
@@ -1139,11 +1155,13 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
         self.half_open.retain(|_, v| *v != h);
         for c in sa.children.iter().filter(|c| c.reported) {
+            // The IKE SA is gone: so is everything it negotiated, at once.
             self.events.push_back(Event::ChildSaDeleted {
                 ike_sa: h,
                 id: c.id,
                 inbound_spi: c.inbound_spi,
                 outbound_spi: c.outbound_spi,
+                keep_inbound: false,
             });
         }
         if sa.announced {

@@ -19,6 +19,10 @@
 //!   [`Event::ChildSaEstablished`] (same id, `replaces: Some(old)`) follows when the peer
 //!   deleted the old Child SA, which proves it installed the new one; then
 //!   [`Event::ChildSaDeleted`] for the old one.
+//! * Either way, the [`Event::ChildSaDeleted`] of a Child SA replaced by a rekey has
+//!   `keep_inbound`: remove its outbound ESP SA, and its inbound one only at the
+//!   [`Event::ChildSaInboundExpired`] that follows a few seconds later (packets the peer
+//!   sent just before switching may arrive after the Delete).
 //! * A Child SA that loses a rekey collision (§2.8.1) is either never reported (we made
 //!   it), or reported by [`Event::ChildSaInboundReady`] and then [`Event::ChildSaDeleted`].
 //!
@@ -141,7 +145,9 @@ pub enum Event {
         replaces: ChildSaId,
     },
     /// A Child SA is gone: remove both ESP SAs (only the inbound one after a
-    /// [`Event::ChildSaInboundReady`] not followed by [`Event::ChildSaEstablished`]).
+    /// [`Event::ChildSaInboundReady`] not followed by [`Event::ChildSaEstablished`]) —
+    /// except, with `keep_inbound`, the inbound one, which goes at
+    /// [`Event::ChildSaInboundExpired`].
     ChildSaDeleted {
         /// The IKE SA.
         ike_sa: IkeSaHandle,
@@ -151,6 +157,18 @@ pub enum Event {
         inbound_spi: Spi,
         /// The peer's SPI (the outbound ESP SA).
         outbound_spi: Spi,
+        /// The Child SA was replaced by a rekey: keep its inbound ESP SA for
+        /// [`crate::EndpointConfig::rekeyed_inbound_grace`], for packets still in flight.
+        keep_inbound: bool,
+    },
+    /// The grace period of a replaced Child SA's inbound ESP SA is over: remove it.
+    ChildSaInboundExpired {
+        /// The IKE SA it belonged to (it may be gone or rekeyed since).
+        ike_sa: IkeSaHandle,
+        /// The Child SA.
+        id: ChildSaId,
+        /// Our SPI (the inbound ESP SA).
+        inbound_spi: Spi,
     },
     /// Creating a Child SA failed (the IKE SA stays up).
     ChildSaFailed {

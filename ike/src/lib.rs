@@ -14,7 +14,8 @@
 //! 2. after every such call or command, drains [`Endpoint::poll_event`] **first**:
 //!    [`Event::ChildSaEstablished`] carries both directions' `EspSaParams` to install
 //!    ([`Event::ChildSaInboundReady`]: only the inbound one, during a rekey we answered),
-//!    [`Event::ChildSaDeleted`] the SPIs to remove;
+//!    [`Event::ChildSaDeleted`] the SPIs to remove (after a rekey the inbound one only at
+//!    the [`Event::ChildSaInboundExpired`] that follows, for late packets);
 //! 3. then sends what [`Endpoint::poll_transmit`] returns;
 //! 4. sleeps until the earliest of [`Endpoint::poll_timeout`] and the ESP engine's.
 //!

@@ -553,3 +553,62 @@ fn esp_soft_limit_rekeys_and_hard_limit_deletes() {
         Err(ike::CommandError::UnknownChildSa)
     );
 }
+
+#[test]
+fn a_replaced_inbound_sa_takes_late_packets_for_the_grace_period() {
+    let (mut p, _, _) = pair(link::seed_from_env(1600));
+    p.traffic = None;
+    let (ca, cb) = (only_child(&p.a), only_child(&p.b));
+    // Two packets sealed by A on the current Child SA, held back as if queued behind the
+    // rekey somewhere on the path.
+    let (_, a_out) = p.a.installed[&ca];
+    let late: Vec<Vec<u8>> = (0..2u8)
+        .map(|i| {
+            let pkt = ipv6_udp("fd01::1", "fd02::1", 1000, 2000, &[i; 8]);
+            let (head, tail) = (
+                p.a.esp.headroom(a_out).unwrap(),
+                p.a.esp.tailroom(a_out, pkt.len()).unwrap(),
+            );
+            let mut buf = vec![0u8; head + pkt.len() + tail];
+            buf[head..head + pkt.len()].copy_from_slice(&pkt);
+            let wire =
+                p.a.esp
+                    .encapsulate(p.now, a_out, &mut buf, head..head + pkt.len())
+                    .unwrap();
+            buf[wire].to_vec()
+        })
+        .collect();
+    // B rekeys and deletes the old Child SA; its old inbound SA stays for the grace period.
+    let eb = p.b.events.len();
+    p.b.ike.rekey_child_sa(p.now, cb).unwrap();
+    p.drive_until(200, |p| {
+        p.b.events[eb..]
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDeleted { id, .. } if *id == cb))
+    });
+    let deleted_at = p.now;
+    assert!(p.b.events[eb..].iter().any(|e| matches!(
+        e,
+        Event::ChildSaDeleted { id, keep_inbound: true, .. } if *id == cb
+    )));
+    let mut first = late[0].clone();
+    let inner =
+        p.b.esp
+            .decapsulate(p.now, &mut first)
+            .expect("a late packet within the grace");
+    assert_eq!(&first[inner.range][48..], &[0u8; 8]);
+    // After it, the inbound SA is gone: the second late packet is an unknown SPI.
+    p.run_for(Duration::from_secs(6));
+    let expired = p.b.events[eb..]
+        .iter()
+        .any(|e| matches!(e, Event::ChildSaInboundExpired { id, .. } if *id == cb));
+    assert!(expired, "ChildSaInboundExpired within 6 s of the Delete");
+    assert!(p.now - deleted_at >= Duration::from_secs(5));
+    let mut second = late[1].clone();
+    assert!(matches!(
+        p.b.esp.decapsulate(p.now, &mut second),
+        Err(esp::DropReason::UnknownSpi(_))
+    ));
+    assert!(p.violations.is_empty(), "{:?}", p.violations);
+    assert!(p.b.retiring.is_empty() && p.a.retiring.is_empty());
+}

@@ -140,16 +140,33 @@ impl Host {
                     id,
                     inbound_spi,
                     outbound_spi,
+                    keep_inbound,
                     ..
                 } => {
                     if let Some((i, o, _)) = self.sas.remove(&id) {
-                        self.esp.remove(i);
                         self.esp.remove(o);
+                        if keep_inbound {
+                            // Replaced by a rekey: late packets may still come in on it.
+                            self.early_inbound.insert(id, i);
+                        } else {
+                            self.esp.remove(i);
+                        }
                     } else if let Some(i) = self.early_inbound.remove(&id) {
                         self.esp.remove(i);
                     }
                     println!(
                         "  [{}] Child SA deleted: SPIs {inbound_spi}/{outbound_spi}",
+                        self.name
+                    );
+                }
+                Event::ChildSaInboundExpired {
+                    id, inbound_spi, ..
+                } => {
+                    if let Some(i) = self.early_inbound.remove(&id) {
+                        self.esp.remove(i);
+                    }
+                    println!(
+                        "  [{}] inbound SA {inbound_spi} of the replaced Child SA removed",
                         self.name
                     );
                 }

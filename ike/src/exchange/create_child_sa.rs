@@ -746,7 +746,7 @@ impl<P: CryptoProvider> Endpoint<P> {
                     child = id.0,
                     "CHILD_SA_NOT_FOUND: creating anew"
                 );
-                self.remove_children(sa, |c| c.id != id);
+                self.remove_children(now, sa, |c| c.id != id);
                 req.rekey = None;
                 req.group = None;
                 self.queue_request(now, sa, Request::CreateChild(Box::new(req)));

@@ -52,6 +52,7 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// waits to be used (made by the peer's rekey) is activated first (§2.8).
     pub(crate) fn remove_children(
         &mut self,
+        now: Instant,
         sa: &mut IkeSa<P>,
         keep: impl Fn(&crate::ike_sa::ChildSa) -> bool,
     ) {
@@ -79,12 +80,25 @@ impl<P: CryptoProvider> Endpoint<P> {
                 continue;
             }
             info!(sa = sa.handle.0, child = c.id.0, spi_in = %c.inbound_spi, spi_out = %c.outbound_spi, "Child SA deleted");
+            let grace = self.config.rekeyed_inbound_grace;
+            let keep_inbound = c.successor.is_some() && !grace.is_zero();
             self.push_event(Event::ChildSaDeleted {
                 ike_sa: sa.handle,
                 id: c.id,
                 inbound_spi: c.inbound_spi,
                 outbound_spi: c.outbound_spi,
+                keep_inbound,
             });
+            if keep_inbound {
+                self.inbound_expiries.push_back((
+                    now + grace,
+                    Event::ChildSaInboundExpired {
+                        ike_sa: sa.handle,
+                        id: c.id,
+                        inbound_spi: c.inbound_spi,
+                    },
+                ));
+            }
         }
     }
 
@@ -157,7 +171,7 @@ impl<P: CryptoProvider> Endpoint<P> {
                 sa.deleted_unknown.push_back(*spi);
             }
         }
-        self.remove_children(sa, |c| !named.contains(&c.outbound_spi));
+        self.remove_children(now, sa, |c| !named.contains(&c.outbound_spi));
         let out = if answer.is_empty() {
             Vec::new()
         } else {
@@ -172,7 +186,7 @@ impl<P: CryptoProvider> Endpoint<P> {
     /// The response to our INFORMATIONAL request.
     pub(crate) fn handle_informational_response(
         &mut self,
-        _now: Instant,
+        now: Instant,
         sa: &mut IkeSa<P>,
         req: Request,
         _payloads: &[Payload],
@@ -188,7 +202,7 @@ impl<P: CryptoProvider> Endpoint<P> {
                 let reason = sa.closing.take().unwrap_or(CloseReason::LocallyClosed);
                 self.retire(sa, reason)
             }
-            Request::DeleteChildren(ids) => self.remove_children(sa, |c| !ids.contains(&c.id)),
+            Request::DeleteChildren(ids) => self.remove_children(now, sa, |c| !ids.contains(&c.id)),
             _ => {}
         }
     }

@@ -84,6 +84,8 @@ pub struct Peer {
     pub installed: HashMap<ChildSaId, (SaId, SaId)>,
     /// Rekey responder: Child SA → inbound ESP SA installed before the outbound one.
     pub inbound_only: HashMap<ChildSaId, SaId>,
+    /// Inbound SAs of Child SAs replaced by a rekey, kept until their grace ends.
+    pub retiring: HashMap<ChildSaId, SaId>,
     /// What each installed Child SA is.
     pub infos: HashMap<ChildSaId, ike::ChildSaInfo>,
     /// ESP packets handed to the engine for sending.
@@ -121,6 +123,7 @@ impl Peer {
             events: Vec::new(),
             installed: HashMap::new(),
             inbound_only: HashMap::new(),
+            retiring: HashMap::new(),
             infos: HashMap::new(),
             esp_sent: 0,
             child_rekeys: 0,
@@ -407,24 +410,49 @@ impl Pair {
                         }
                     }
                     Event::ChildSaDeleted {
-                        id, inbound_spi, ..
+                        id,
+                        inbound_spi,
+                        keep_inbound,
+                        ..
                     } => {
                         // Only a rekey must be hitless (a Delete stops traffic by design):
                         // checked below if a replacement is left.
                         if other_out.contains(inbound_spi)
                             && p.replaced.contains(id)
+                            && !keep_inbound
                             && let Some(i) = p.infos.get(id)
                         {
                             removed.push((i.name.clone(), *inbound_spi));
                         }
                         if let Some((i, o)) = p.installed.remove(id) {
-                            p.esp.remove(i);
                             p.esp.remove(o);
+                            if *keep_inbound {
+                                p.retiring.insert(*id, i);
+                            } else {
+                                p.esp.remove(i);
+                            }
                         }
                         if let Some(i) = p.inbound_only.remove(id) {
                             p.esp.remove(i);
                         }
                         p.infos.remove(id);
+                    }
+                    Event::ChildSaInboundExpired {
+                        id, inbound_spi, ..
+                    } => {
+                        if other_out.contains(inbound_spi) {
+                            violations.push(format!(
+                                "{who}: inbound SA {inbound_spi} expired while the peer sends on it"
+                            ));
+                        }
+                        match p.retiring.remove(id) {
+                            Some(i) => {
+                                p.esp.remove(i);
+                            }
+                            None => violations.push(format!(
+                                "{who}: inbound SA {inbound_spi} expired but was not kept"
+                            )),
+                        }
                     }
                     Event::IkeSaRekeyed { .. } => p.ike_rekeys += 1,
                     _ => {}
