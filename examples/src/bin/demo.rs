@@ -155,8 +155,13 @@ impl Host {
                         self.esp.remove(i);
                     }
                     println!(
-                        "  [{}] Child SA deleted: SPIs {inbound_spi}/{outbound_spi}",
-                        self.name
+                        "  [{}] Child SA deleted: SPIs {inbound_spi}/{outbound_spi}{}",
+                        self.name,
+                        if keep_inbound {
+                            " (the inbound one stays a few seconds for late packets)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 Event::ChildSaInboundExpired {
