@@ -43,6 +43,8 @@ use crate::sad::{Sa, Selector, addr_num};
 #[derive(Debug, Clone, Copy)]
 struct Outer {
     v4: bool,
+    /// ESP came in UDP (RFC 3948), not as protocol 50.
+    udp: bool,
     /// End of the IP header(s): where UDP or ESP starts.
     hdr_len: usize,
     /// Offset of the protocol / next header field naming UDP or ESP.
@@ -86,6 +88,7 @@ impl<P: CryptoProvider> EspEngine<P> {
                 Some(h) if h.frag_offset == 0 && !h.more_fragments => (
                     Outer {
                         v4: true,
+                        udp: h.proto == IPPROTO_UDP,
                         hdr_len: h.ihl,
                         nh_field: 9,
                         src: IpAddr::V4(h.src),
@@ -100,6 +103,7 @@ impl<P: CryptoProvider> EspEngine<P> {
                 Some(h) if !h.fragmented => (
                     Outer {
                         v4: false,
+                        udp: h.upper == IPPROTO_UDP,
                         hdr_len: h.chain_end,
                         nh_field: h.nh_field,
                         src: IpAddr::V6(h.src),
@@ -163,6 +167,8 @@ impl<P: CryptoProvider> EspEngine<P> {
         raise(events, id, spi, c);
         let result = if sa.lifetime.expired().is_some() {
             Err(DropReason::SaExpired)
+        } else if outer.as_ref().is_some_and(|o| o.udp != sa.encap.is_some()) {
+            Err(DropReason::EncapMismatch)
         } else {
             decap_sa(sa, buf, at, end, outer)
         };

@@ -62,6 +62,10 @@ pub enum DropReason {
     /// non-ESP marker, or a NAT keepalive (RFC 3948 §2).
     #[error("not an ESP packet")]
     NotEsp,
+    /// ESP in UDP for an SA negotiated without UDP encapsulation, or bare ESP (protocol 50)
+    /// for one negotiated with it (RFC 3948 §3: the SA fixes the encapsulation).
+    #[error("ESP encapsulation differs from the SA's")]
+    EncapMismatch,
 }
 
 /// Why [`crate::EspEngine::encapsulate`] refused.

@@ -29,6 +29,8 @@ pub struct DropCounters {
     pub dummy: u64,
     /// [`DropReason::BadOuterPacket`] after the SA was found.
     pub bad_outer_packet: u64,
+    /// [`DropReason::EncapMismatch`].
+    pub encap_mismatch: u64,
 }
 
 impl DropCounters {
@@ -46,6 +48,7 @@ impl DropCounters {
             DropReason::BadInnerPacket => self.bad_inner_packet,
             DropReason::Dummy => self.dummy,
             DropReason::BadOuterPacket => self.bad_outer_packet,
+            DropReason::EncapMismatch => self.encap_mismatch,
             DropReason::UnknownSpi(_) | DropReason::NotEsp => 0,
         }
     }
@@ -63,6 +66,7 @@ impl DropCounters {
             + self.bad_inner_packet
             + self.dummy
             + self.bad_outer_packet
+            + self.encap_mismatch
     }
 
     pub(crate) fn bump(&mut self, reason: DropReason) {
@@ -77,6 +81,7 @@ impl DropCounters {
             DropReason::TsMismatch => &mut self.ts_mismatch,
             DropReason::BadInnerPacket => &mut self.bad_inner_packet,
             DropReason::Dummy => &mut self.dummy,
+            DropReason::EncapMismatch => &mut self.encap_mismatch,
             DropReason::BadOuterPacket | DropReason::UnknownSpi(_) | DropReason::NotEsp => {
                 &mut self.bad_outer_packet
             }

@@ -586,6 +586,51 @@ fn decapsulate_ip_classifies_outer_packets() {
     pair.decap(&trailing).unwrap();
 }
 
+/// The outer packet's ESP form (in UDP or bare) must be the SA's (RFC 3948 §3).
+#[test]
+fn decapsulate_ip_refuses_the_other_encapsulation() {
+    for encap in [true, false] {
+        let s = Setup {
+            output: Output::Ip,
+            encap,
+            ..Setup::simple(Suite::Gcm128)
+        };
+        let mut pair = Pair::new(s);
+        let w = pair.encap(&small_inner(&s)).unwrap();
+        // The same ESP bytes in the other form: UDP header removed or added, IPv4 header
+        // fixed up (protocol, length, checksum).
+        let esp = if encap {
+            w[28..].to_vec()
+        } else {
+            w[20..].to_vec()
+        };
+        let mut other = w[..20].to_vec();
+        if !encap {
+            other.extend_from_slice(&[0x11, 0x94, 0x11, 0x94, 0, 0, 0, 0]);
+            let l = (8 + esp.len()) as u16;
+            other[24..26].copy_from_slice(&l.to_be_bytes());
+        }
+        other.extend_from_slice(&esp);
+        other[9] = if encap { 50 } else { 17 };
+        let total = other.len() as u16;
+        other[2..4].copy_from_slice(&total.to_be_bytes());
+        other[10..12].fill(0);
+        let sum = other[..20]
+            .chunks_exact(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum::<u32>();
+        let sum = (sum & 0xffff) + (sum >> 16);
+        other[10..12].copy_from_slice(&(!((sum & 0xffff) + (sum >> 16)) as u16).to_be_bytes());
+        assert_eq!(
+            pair.decap(&other).unwrap_err(),
+            DropReason::EncapMismatch,
+            "encap {encap}"
+        );
+        // The genuine form still passes (the refusal moved no replay window).
+        pair.decap(&w).unwrap();
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
     /// Arbitrary bytes never panic and never pass, whatever the entry point.
