@@ -125,6 +125,10 @@ pub struct EndpointConfig {
     pub cookie_threshold: usize,
     /// Hard cap on half-open IKE SAs; further IKE_SA_INIT requests are dropped.
     pub half_open_limit: usize,
+    /// Cap on half-open IKE SAs from one IP address (checked after the COOKIE, so the
+    /// address is not spoofed); further IKE_SA_INIT requests from it are dropped until
+    /// some complete or time out (strongSwan's `block_threshold`, 5 there).
+    pub half_open_per_ip: usize,
     /// Rotation period of the cookie secret.
     pub cookie_rotation: Duration,
     /// How long a responder keeps a half-open IKE SA waiting for IKE_AUTH.
@@ -155,6 +159,7 @@ impl Default for EndpointConfig {
             retransmit: RetransmitConfig::default(),
             cookie_threshold: 30,
             half_open_limit: 10_000,
+            half_open_per_ip: 5,
             cookie_rotation: Duration::from_secs(120),
             half_open_timeout: Duration::from_secs(30),
             nat_keepalive: Duration::from_secs(20),

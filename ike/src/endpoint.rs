@@ -159,6 +159,8 @@ pub struct Endpoint<P: CryptoProvider> {
     /// Responder half-open SAs by (SPIi, peer address), to recognise retransmitted
     /// IKE_SA_INIT requests.
     pub(crate) half_open: HashMap<(IkeSpi, SocketAddr), IkeSaHandle>,
+    /// Half-open SAs per peer IP address.
+    pub(crate) half_open_by_ip: HashMap<std::net::IpAddr, usize>,
     pub(crate) cookies: CookieJar,
     next_handle: u64,
     next_child: u64,
@@ -180,6 +182,7 @@ impl<P: CryptoProvider> Endpoint<P> {
             sas: BTreeMap::new(),
             by_spi: HashMap::new(),
             half_open: HashMap::new(),
+            half_open_by_ip: HashMap::new(),
             cookies,
             next_handle: 1,
             next_child: 1,
@@ -1146,6 +1149,29 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
     }
 
+    /// Enters a responder's half-open SA into the half-open table (O(1)).
+    pub(crate) fn add_half_open(&mut self, sa: &mut IkeSa<P>, key: (IkeSpi, SocketAddr)) {
+        self.half_open.insert(key, sa.handle);
+        *self.half_open_by_ip.entry(key.1.ip()).or_default() += 1;
+        sa.half_open_key = Some(key);
+    }
+
+    /// Removes a half-open table entry (O(1)).
+    pub(crate) fn forget_half_open(&mut self, key: Option<(IkeSpi, SocketAddr)>) {
+        let Some(key) = key else { return };
+        if self.half_open.remove(&key).is_none() {
+            return;
+        }
+        if let std::collections::hash_map::Entry::Occupied(mut e) =
+            self.half_open_by_ip.entry(key.1.ip())
+        {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+
     /// Ends an SA: unindexes it (so [`Endpoint::put_back`] will not reinsert it), reports
     /// its Child SAs deleted and the SA closed (if the caller ever saw it).
     pub(crate) fn retire(&mut self, sa: &IkeSa<P>, reason: CloseReason) {
@@ -1153,7 +1179,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         if self.by_spi.get(&sa.local_spi()) == Some(&h) {
             self.by_spi.remove(&sa.local_spi());
         }
-        self.half_open.retain(|_, v| *v != h);
+        self.forget_half_open(sa.half_open_key);
         for c in sa.children.iter().filter(|c| c.reported) {
             // The IKE SA is gone: so is everything it negotiated, at once.
             self.events.push_back(Event::ChildSaDeleted {

@@ -202,6 +202,8 @@ pub(crate) struct IkeSa<P: CryptoProvider> {
     /// Last time an authenticated message arrived from the peer (DPD, §1.4).
     pub last_heard: Instant,
     pub half_open_deadline: Option<Instant>,
+    /// Responder: this SA's entry in the endpoint's half-open table, until IKE_AUTH.
+    pub half_open_key: Option<(IkeSpi, SocketAddr)>,
     pub next_keepalive: Option<Instant>,
     /// Soft lifetime of the IKE SA: rekey then.
     pub rekey_at: Option<Instant>,
@@ -271,6 +273,7 @@ impl<P: CryptoProvider> IkeSa<P> {
             children: Vec::new(),
             last_heard: now,
             half_open_deadline: None,
+            half_open_key: None,
             next_keepalive: None,
             rekey_at: None,
             expire_at: None,

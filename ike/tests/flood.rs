@@ -1,6 +1,7 @@
 //! A flood of spoofed IKE_SA_INIT requests (RFC 7296 §2.6): the responder's state stays
 //! bounded by the cookie threshold, every request beyond it gets a stateless COOKIE, and a
-//! real initiator still connects.
+//! real initiator still connects; one address that does receive its answers holds a bounded
+//! number of half-open SAs.
 
 mod common;
 
@@ -110,4 +111,68 @@ fn spoofed_init_flood_stays_bounded_and_a_real_initiator_connects() {
     p.drive_until(100, Pair::established);
     assert!(p.b.ike.stats().cookies_sent > u64::from(FLOOD) - THRESHOLD as u64);
     let _ = ProtocolId::IKE;
+}
+
+/// One address (that receives its answers, so cookies do not stop it) holds at most
+/// `half_open_per_ip` half-open SAs; others are unaffected, and the slots come back when
+/// the half-open SAs time out.
+#[test]
+fn one_address_holds_a_bounded_number_of_half_open_sas() {
+    let p0 = Pair::new(31, LinkConfig::default());
+    let mut b_cfg = (*p0.b.config).clone();
+    b_cfg.remote_addrs.clear();
+    let b_ep = EndpointConfig {
+        cookie_threshold: 1000,
+        ..EndpointConfig::default()
+    };
+    let per_ip = b_ep.half_open_per_ip;
+    let timeout = b_ep.half_open_timeout;
+    let mut p = Pair::with_configs(
+        31,
+        LinkConfig::default(),
+        (*p0.a.config).clone(),
+        b_cfg,
+        EndpointConfig::default(),
+        b_ep,
+    );
+    let template = spoofed_request();
+    let local = p.b.addr(500);
+    let mut out = Vec::new();
+    let mut send = |p: &mut Pair, i: u32, src: &str| -> bool {
+        let mut msg = template.clone();
+        msg[..4].copy_from_slice(&i.to_be_bytes());
+        let now = p.now;
+        p.b.ike.handle(
+            now,
+            ike::Datagram {
+                local,
+                remote: SocketAddr::new(src.parse().unwrap(), 500),
+                payload: &msg,
+            },
+        );
+        let mut answered = false;
+        while p.b.ike.poll_transmit(now, &mut out).is_some() {
+            answered = true;
+        }
+        answered
+    };
+    let answered: Vec<bool> = (0..8).map(|i| send(&mut p, i, "2001:db8::66")).collect();
+    assert_eq!(
+        answered.iter().filter(|a| **a).count(),
+        per_ip,
+        "{answered:?}"
+    );
+    assert!(answered[..per_ip].iter().all(|a| *a));
+    assert_eq!(p.b.ike.stats().dropped(DropReason::HalfOpenLimit), 3);
+    assert!(
+        send(&mut p, 100, "2001:db8::77"),
+        "another address is answered"
+    );
+    assert_eq!(p.b.ike.ike_sas().count(), per_ip + 1);
+    // The half-open SAs time out; the address may try again.
+    p.now += timeout + std::time::Duration::from_secs(1);
+    let now = p.now;
+    p.b.ike.handle_timeout(now);
+    assert_eq!(p.b.ike.ike_sas().count(), 0);
+    assert!(send(&mut p, 200, "2001:db8::66"));
 }

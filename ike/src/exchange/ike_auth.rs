@@ -242,7 +242,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         self.arm_ike_lifetimes(now, sa);
         sa.announced = true;
         sa.half_open_deadline = None;
-        self.half_open.retain(|_, h| *h != sa.handle);
+        self.forget_half_open(sa.half_open_key.take());
         if sa.nat.local_behind_nat {
             sa.next_keepalive = Some(now + self.config.nat_keepalive);
         }

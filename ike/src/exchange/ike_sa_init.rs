@@ -234,6 +234,17 @@ impl<P: CryptoProvider> Endpoint<P> {
                 );
             }
         }
+        // Past the cookie the address is the sender's: cap what one address may hold open.
+        if self
+            .half_open_by_ip
+            .get(&remote.ip())
+            .is_some_and(|&n| n >= self.config.half_open_per_ip)
+        {
+            return self.drop_datagram(
+                DropReason::HalfOpenLimit,
+                "too many half-open IKE SAs from this address",
+            );
+        }
         // Which connection: the first whose address list admits the peer and whose
         // proposals match.
         let candidates: Vec<_> = self
@@ -382,7 +393,7 @@ impl<P: CryptoProvider> Endpoint<P> {
         }
         debug!(sa = handle.0, %remote, suite = %chosen.suite, "IKE_SA_INIT answered");
         self.by_spi.insert(spi_r, handle);
-        self.half_open.insert((header.spi_i, remote), handle);
+        self.add_half_open(&mut sa, (header.spi_i, remote));
         self.sas.insert(handle, sa);
         self.push_transmit(local, remote, response);
     }
