@@ -40,10 +40,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tun_rs::IDEAL_BATCH_SIZE;
 
-use crate::tun::TunDevice;
-
 use crate::esp_glue::{Esp, EspEvent, Provider, SaId, SaStats};
 use crate::gro::Coalescer;
+use crate::tun::TunDevice;
 
 /// Size of one UDP receive buffer: a GRO-coalesced train of datagrams fits.
 const RX_BUF: usize = 65536;

@@ -21,8 +21,9 @@
 //!
 //! Lifetimes (§2.8): a Child SA is rekeyed at its `rekey_time` less a random 0–10 % (so
 //! that both peers rarely start together) and deleted at its `life_time`; an IKE SA is
-//! rekeyed at [`PeerConfig::rekey_time`] likewise and deleted at its `life_time`. The ESP engine's byte and packet
-//! limits arrive through [`Endpoint::handle_esp_event`].
+//! rekeyed at [`PeerConfig::rekey_time`] likewise and deleted at its `life_time`. A failed
+//! rekey is tried again after [`EndpointConfig::rekey_retry`]. The ESP engine's byte and
+//! packet limits arrive through [`Endpoint::handle_esp_event`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
