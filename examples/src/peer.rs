@@ -56,15 +56,13 @@ use crate::ike_glue::{ControlPlane, Datagram, IkeEvent};
 use crate::keylog::KeyLog;
 use crate::net::{self, UdpSock};
 use crate::spd::{OutboundPolicy, Spd, packet_selector};
-use crate::tun::{TUN_INTEREST, TunDevice};
+use crate::tun::{GSO_MAX_BYTES, TUN_INTEREST, TunDevice};
 
 /// Packets handled per readiness event before other sources get a turn.
 pub const BATCH: usize = 64;
 /// Largest IP packet.
 const MAX_PACKET: usize = 65535;
 
-/// Largest UDP payload of one GSO send.
-const GSO_MAX_BYTES: usize = 65000;
 /// Most lone packets sent by one `sendmsg` (the kernel's UDP_MAX_SEGMENTS is 64 or 128).
 const MAX_IOV: usize = 64;
 
