@@ -28,11 +28,17 @@ pub const GSO_MAX_BYTES: usize = 65000;
 /// super-segment, each segment grown by this, still fits one GSO send.
 const ESP_MAX_OVERHEAD: usize = 8 + 16 + esp::MAX_TAILROOM;
 
-/// The `gso_max_size` for an MTU: whole segments of at most `mtu` octets such that their
-/// ESP packets fit [`GSO_MAX_BYTES`].
+/// Longest IP + TCP header of a super-segment (IPv4 or IPv6 with options, 60 + 60).
+const MAX_SUPER_HDR: usize = 120;
+
+/// The `gso_max_size` for an MTU: a super-segment of that size has at most `k` segments,
+/// `k` being how many ESP packets of a full segment fit [`GSO_MAX_BYTES`]. Its headers count
+/// once, each segment's payload is the MTU less the headers: `hdr + k * (mtu - hdr)`, least
+/// for the longest headers.
 pub fn gso_max_size(mtu: u16) -> usize {
     let mtu = usize::from(mtu);
-    GSO_MAX_BYTES / (mtu + ESP_MAX_OVERHEAD) * mtu
+    let k = GSO_MAX_BYTES / (mtu + ESP_MAX_OVERHEAD);
+    MAX_SUPER_HDR + k * mtu.saturating_sub(MAX_SUPER_HDR).max(1)
 }
 
 /// The TUN device, registered with the main thread's runtime for readability only (the
@@ -210,12 +216,19 @@ mod tests {
     fn a_capped_super_segment_fits_one_gso_send() {
         for mtu in [576u16, 1280, 1400, 1420, 1500, 9000] {
             let cap = gso_max_size(mtu);
-            let segments = cap.div_ceil(usize::from(mtu));
-            assert!(segments >= 1 && cap >= usize::from(mtu), "mtu {mtu}");
-            // Each segment at most the MTU, each grown by the largest ESP overhead.
-            assert!(segments * (usize::from(mtu) + ESP_MAX_OVERHEAD) <= GSO_MAX_BYTES);
+            let m = usize::from(mtu);
+            assert!(cap >= m, "mtu {mtu}: a full segment still fits");
+            // IPv6 + TCP, with timestamps, IPv4 + TCP, and the longest headers.
+            for hdr in [60, 72, 40, 120] {
+                let segments = (cap - hdr).div_ceil(m - hdr);
+                // Each segment at most the MTU, each grown by the largest ESP overhead.
+                assert!(
+                    segments * (m + ESP_MAX_OVERHEAD) <= GSO_MAX_BYTES,
+                    "mtu {mtu} hdr {hdr}: {segments} segments"
+                );
+            }
         }
-        assert_eq!(gso_max_size(1400), 44 * 1400);
+        assert_eq!(gso_max_size(1400), 120 + 44 * 1280);
     }
 
     #[test]
