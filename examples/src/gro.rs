@@ -55,6 +55,45 @@ struct FlowKey {
     ip_fields: [u8; 5],
 }
 
+impl FlowKey {
+    /// Same addresses, protocol and ports (whatever the other IP header fields).
+    fn same_flow(&self, o: &FlowKey) -> bool {
+        (self.v6, self.proto, self.src, self.dst, self.ports)
+            == (o.v6, o.proto, o.src, o.dst, o.ports)
+    }
+}
+
+/// The flow of any IPv4 or IPv6 packet with a TCP or UDP header right after the IP header.
+fn flow_of(p: &[u8]) -> Option<FlowKey> {
+    let (v6, ip_len, proto) = match p.first()? >> 4 {
+        4 if p.len() >= 20 => (false, usize::from(p[0] & 0x0f) * 4, p[9]),
+        6 if p.len() >= 40 => (true, 40, p[6]),
+        _ => return None,
+    };
+    if !matches!(proto, TCP | UDP) || p.len() < ip_len + 4 {
+        return None;
+    }
+    let mut src = [0; 16];
+    let mut dst = [0; 16];
+    if v6 {
+        src.copy_from_slice(&p[8..24]);
+        dst.copy_from_slice(&p[24..40]);
+    } else {
+        src[..4].copy_from_slice(&p[12..16]);
+        dst[..4].copy_from_slice(&p[16..20]);
+    }
+    let mut ports = [0; 4];
+    ports.copy_from_slice(&p[ip_len..ip_len + 4]);
+    Some(FlowKey {
+        v6,
+        proto,
+        src,
+        dst,
+        ports,
+        ip_fields: [0; 5],
+    })
+}
+
 /// A run of packets of one flow in one buffer.
 #[derive(Debug, Clone, Copy)]
 struct Run {
@@ -159,6 +198,18 @@ impl Coalescer {
         {
             self.append(i, pkt, c);
             return true;
+        }
+        if cand.is_none() {
+            // A packet of a flow that cannot join (a pure ACK, FIN, a bad checksum, …)
+            // ends that flow's runs: nothing after it may be written before it.
+            if let Some(f) = flow_of(pkt) {
+                let lo = self.n.saturating_sub(SEARCH);
+                for r in &mut self.runs[lo..self.n] {
+                    if r.key.is_some_and(|k| k.same_flow(&f)) {
+                        r.closed = true;
+                    }
+                }
+            }
         }
         let i = self.n;
         self.n += 1;
@@ -641,6 +692,17 @@ mod tests {
                 "pure ack",
                 vec![seg(0, 1, TCP_ACK, 0), seg(0, 1, TCP_ACK, 0)],
                 vec![1, 1],
+            ),
+            (
+                // A pure ACK (or any packet that cannot join) between two segments: the
+                // second may not overtake it.
+                "ack between",
+                vec![
+                    seg(0, 1, TCP_ACK, 100),
+                    seg(100, 1, TCP_ACK, 0),
+                    seg(100, 1, TCP_ACK, 100),
+                ],
+                vec![1, 1, 1],
             ),
         ];
         for (what, pkts, shape) in cases {
