@@ -38,22 +38,30 @@ fn spoofed_request() -> Vec<u8> {
     Message::new(header, payloads).unwrap().to_bytes().unwrap()
 }
 
-#[test]
-fn spoofed_init_flood_stays_bounded_and_a_real_initiator_connects() {
-    let p0 = Pair::new(30, LinkConfig::default());
+/// The default pair, B accepting IKE_SA_INIT from any address (as a public gateway does)
+/// under `b_ep`.
+fn gateway(seed: u64, b_ep: EndpointConfig) -> Pair {
+    let p0 = Pair::new(seed, LinkConfig::default());
     let mut b_cfg = (*p0.b.config).clone();
-    b_cfg.remote_addrs.clear(); // accept any address, as a public gateway does
-    let b_ep = EndpointConfig {
-        cookie_threshold: THRESHOLD,
-        ..EndpointConfig::default()
-    };
-    let mut p = Pair::with_configs(
-        30,
+    b_cfg.remote_addrs.clear();
+    Pair::with_configs(
+        seed,
         LinkConfig::default(),
         (*p0.a.config).clone(),
         b_cfg,
         EndpointConfig::default(),
         b_ep,
+    )
+}
+
+#[test]
+fn spoofed_init_flood_stays_bounded_and_a_real_initiator_connects() {
+    let mut p = gateway(
+        30,
+        EndpointConfig {
+            cookie_threshold: THRESHOLD,
+            ..EndpointConfig::default()
+        },
     );
 
     let template = spoofed_request();
@@ -118,23 +126,12 @@ fn spoofed_init_flood_stays_bounded_and_a_real_initiator_connects() {
 /// the half-open SAs time out.
 #[test]
 fn one_address_holds_a_bounded_number_of_half_open_sas() {
-    let p0 = Pair::new(31, LinkConfig::default());
-    let mut b_cfg = (*p0.b.config).clone();
-    b_cfg.remote_addrs.clear();
     let b_ep = EndpointConfig {
         cookie_threshold: 1000,
         ..EndpointConfig::default()
     };
-    let per_ip = b_ep.half_open_per_ip;
-    let timeout = b_ep.half_open_timeout;
-    let mut p = Pair::with_configs(
-        31,
-        LinkConfig::default(),
-        (*p0.a.config).clone(),
-        b_cfg,
-        EndpointConfig::default(),
-        b_ep,
-    );
+    let (per_ip, timeout) = (b_ep.half_open_per_ip, b_ep.half_open_timeout);
+    let mut p = gateway(31, b_ep);
     let template = spoofed_request();
     let local = p.b.addr(500);
     let mut out = Vec::new();

@@ -14,24 +14,11 @@ use std::time::Duration;
 use common::*;
 use ike::message::header::{ExchangeType, Flags, IkeHeader};
 use ike::message::{NotifyPayload, NotifyType, OpenedMessage, Payload, SkCipher, SkTransform};
-use ike::{CloseReason, Datagram, EndpointConfig, Event, IkeSaHandle};
+use ike::{CloseReason, Datagram, EndpointConfig, Event};
 use ipsec_core::RustCrypto;
 use ipsec_core::transform::{EncrId, KeId};
 
 const TICK: Duration = Duration::from_millis(500);
-
-/// The IKE SA A uses now (after any rekeys).
-fn current_ike(p: &Peer) -> IkeSaHandle {
-    let mut h = p.established()[0];
-    for e in &p.events {
-        if let Event::IkeSaRekeyed { old, new } = e
-            && *old == h
-        {
-            h = *new;
-        }
-    }
-    h
-}
 
 /// A's IKE SA soft and hard lifetimes, and its `rekey_retry`.
 fn ike_lifetimes(rekey: u64, life: Option<u64>) -> (PeerLifetimes, EndpointConfig) {
@@ -85,7 +72,7 @@ fn pair(
 /// The SK ciphers of A's current IKE SA: (initiator's messages, responder's messages).
 /// Their IV counters start far above the endpoints' own, so no nonce repeats.
 fn ciphers(p: &Pair) -> (IkeHeader, SkCipher<RustCrypto>, SkCipher<RustCrypto>) {
-    let h = current_ike(&p.a);
+    let h = p.a.current_ike();
     let (spi_i, spi_r, keys) = p.a.ike.ike_sa_keys(h).expect("keys");
     let t = keys.suite.encr.transform();
     let transform = SkTransform::from_negotiated(EncrId(t.id), t.key_length, keys.suite.integ)
@@ -114,7 +101,7 @@ fn forward_held(
     // Once A's IKE SA is gone there is nothing to answer for B.
     let i =
         p.a.ike
-            .ike_sa_keys(current_ike(&p.a))
+            .ike_sa_keys(p.a.current_ike())
             .is_some()
             .then(|| ciphers(p).1);
     let mut taken = None;
@@ -220,15 +207,15 @@ fn release_and_check(p: &mut Pair, what: &str) {
         p.link.send(now, d);
     }
     p.run_for(Duration::from_secs(60));
-    assert!(p.violations.is_empty(), "{what}: {:?}", p.violations);
-    if let Err(e) = p.converged() {
-        panic!("{what} (seed {}): not converged: {e}", p.seed);
-    }
+    p.assert_healthy(what);
+}
+
+/// Asserts that a retry came `rekey_retry` (30 s) less at most 10 % after `failed_at`.
+fn assert_retried_after_rekey_retry(p: &Pair, failed_at: std::time::Instant) {
+    let after = p.now - failed_at;
     assert!(
-        p.a.esp_drops.is_empty() && p.b.esp_drops.is_empty(),
-        "{what}: ESP drops A {:?} B {:?}",
-        p.a.esp_drop_counts(),
-        p.b.esp_drop_counts()
+        (Duration::from_secs(27)..=Duration::from_secs(30)).contains(&after),
+        "retried after {after:?}"
     );
 }
 
@@ -239,7 +226,7 @@ fn ike_rekey_after_invalid_ke_uses_the_requested_group() {
         ((None, None), EndpointConfig::default()),
         None,
     );
-    let old = current_ike(&p.a);
+    let old = p.a.current_ike();
     let negotiated = p.a.ike.ike_sa_keys(old).unwrap().2.suite.ke;
     assert_eq!(negotiated, KeId::CURVE25519);
     p.a.ike.rekey_ike_sa(p.now, old).unwrap();
@@ -260,7 +247,7 @@ fn ike_rekey_after_invalid_ke_uses_the_requested_group() {
     p.link.send(now, d);
     release_and_check(&mut p, "IKE rekey after INVALID_KE");
     assert_eq!((p.a.ike_rekeys, p.b.ike_rekeys), (1, 1));
-    let new = current_ike(&p.a);
+    let new = p.a.current_ike();
     assert_ne!(new, old);
     assert_eq!(p.a.ike.ike_sa_keys(new).unwrap().2.suite.ke, KeId::ECP_256);
     assert!(p.a.closed().is_empty() && p.b.closed().is_empty());
@@ -276,7 +263,7 @@ fn ike_rekey_after_invalid_ke_uses_the_requested_group() {
         vec![Payload::Notify(NotifyPayload::invalid_ke(KeId::MODP_2048))],
     );
     assert!(run_until_request(&mut p, Duration::from_secs(5), is_ike_rekey).is_none());
-    assert_eq!(current_ike(&p.a), new);
+    assert_eq!(p.a.current_ike(), new);
     release_and_check(&mut p, "INVALID_KE naming a group we do not offer");
 }
 
@@ -284,20 +271,16 @@ fn ike_rekey_after_invalid_ke_uses_the_requested_group() {
 fn failed_ike_rekey_is_retried_after_rekey_retry() {
     let ep = ike_lifetimes(3600, None);
     let mut p = pair(link::seed_from_env(2200), ep, None);
-    let old = current_ike(&p.a);
+    let old = p.a.current_ike();
     p.a.ike.rekey_ike_sa(p.now, old).unwrap();
     let (req, d) = run_until_request(&mut p, Duration::from_secs(5), is_ike_rekey).unwrap();
     let failed_at = p.now;
     answer_for_b(&mut p, &req, &d, notify(NotifyType::NO_PROPOSAL_CHOSEN));
     // Not before 27 s (30 s less at most 10 %), not after 30 s.
     assert!(run_until_request(&mut p, Duration::from_secs(26), is_ike_rekey).is_none());
-    assert_eq!(current_ike(&p.a), old);
+    assert_eq!(p.a.current_ike(), old);
     let (_, d) = run_until_request(&mut p, Duration::from_secs(5), is_ike_rekey).expect("retry");
-    let after = p.now - failed_at;
-    assert!(
-        (Duration::from_secs(27)..=Duration::from_secs(30)).contains(&after),
-        "retried after {after:?}"
-    );
+    assert_retried_after_rekey_retry(&p, failed_at);
     let now = p.now;
     p.link.send(now, d);
     release_and_check(&mut p, "IKE rekey retried");
@@ -368,11 +351,7 @@ fn failed_child_rekey_is_retried_before_its_hard_lifetime() {
     );
     let (_, d) =
         run_until_request(&mut p, Duration::from_secs(40), is_child_create).expect("a retry");
-    let after = p.now - failed_at;
-    assert!(
-        (Duration::from_secs(27)..=Duration::from_secs(30)).contains(&after),
-        "retried after {after:?}"
-    );
+    assert_retried_after_rekey_retry(&p, failed_at);
     let now = p.now;
     p.link.send(now, d);
     release_and_check(&mut p, "Child SA rekey retried");

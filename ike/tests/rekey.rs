@@ -23,18 +23,6 @@ fn pair(seed: u64) -> (Pair, IkeSaHandle, IkeSaHandle) {
     (p, h, hb)
 }
 
-fn current_ike(p: &Peer) -> IkeSaHandle {
-    let mut h = p.established()[0];
-    for e in &p.events {
-        if let Event::IkeSaRekeyed { old, new } = e
-            && *old == h
-        {
-            h = *new;
-        }
-    }
-    h
-}
-
 fn only_child(p: &Peer) -> ChildSaId {
     assert_eq!(p.installed.len(), 1, "{}: {:?}", p.name, p.installed.keys());
     *p.installed.keys().next().unwrap()
@@ -48,16 +36,7 @@ fn settle_and_check(p: &mut Pair, what: &str) {
     p.traffic = tick.map(|_| Duration::from_secs(5));
     p.run_for(Duration::from_secs(390));
     p.traffic = tick;
-    assert!(p.violations.is_empty(), "{what}: {:?}", p.violations);
-    if let Err(e) = p.converged() {
-        panic!("{what} (seed {}): not converged: {e}", p.seed);
-    }
-    assert!(
-        p.a.esp_drops.is_empty() && p.b.esp_drops.is_empty(),
-        "{what}: ESP drops A {:?} B {:?}",
-        p.a.esp_drop_counts(),
-        p.b.esp_drop_counts()
-    );
+    p.assert_healthy(what);
     let (sent, delivered) = p.esp_totals();
     // What is still on the wire is at most one packet each way.
     assert!(
@@ -224,7 +203,7 @@ fn rekey_against_delete() {
         let cfg = p.a.config.children[0].clone();
         let now = p.now;
         p.a.ike
-            .create_child_sa(now, current_ike(&p.a), cfg)
+            .create_child_sa(now, p.a.current_ike(), cfg)
             .unwrap();
         p.run_for(Duration::from_secs(30));
         assert!(
@@ -273,7 +252,7 @@ fn ike_sa_rekey_moves_the_child_sas() {
     let ea = p.a.events.len();
     p.a.ike.rekey_ike_sa(p.now, ha).unwrap();
     settle_and_check(&mut p, "IKE rekey");
-    let (na, nb) = (current_ike(&p.a), current_ike(&p.b));
+    let (na, nb) = (p.a.current_ike(), p.b.current_ike());
     assert_ne!(na, ha);
     assert_ne!(nb, hb);
     assert_eq!(p.a.ike_rekeys, 1);
@@ -292,7 +271,7 @@ fn ike_sa_rekey_moves_the_child_sas() {
     p.b.ike.rekey_ike_sa(p.now, nb).unwrap();
     settle_and_check(&mut p, "second IKE rekey");
     assert_eq!(p.a.ike_rekeys, 2);
-    let na = current_ike(&p.a);
+    let na = p.a.current_ike();
     p.a.ike.close(p.now, na).unwrap();
     p.run_for(Duration::from_secs(5));
     assert_eq!(p.a.closed(), vec![ike::CloseReason::LocallyClosed]);
@@ -316,7 +295,7 @@ fn simultaneous_ike_sa_rekeys() {
         settle_and_check(&mut p, &format!("variant {variant}"));
         assert_eq!(p.a.ike_rekeys, 1, "variant {variant}");
         assert_eq!(p.b.ike_rekeys, 1, "variant {variant}");
-        let (na, nb) = (current_ike(&p.a), current_ike(&p.b));
+        let (na, nb) = (p.a.current_ike(), p.b.current_ike());
         assert_eq!(
             p.a.ike.ike_sas().collect::<Vec<_>>(),
             vec![na],

@@ -161,6 +161,19 @@ impl Peer {
             .collect()
     }
 
+    /// The IKE SA in use now: the first established one, followed through its rekeys.
+    pub fn current_ike(&self) -> IkeSaHandle {
+        let mut h = self.established()[0];
+        for e in &self.events {
+            if let Event::IkeSaRekeyed { old, new } = e
+                && *old == h
+            {
+                h = *new;
+            }
+        }
+        h
+    }
+
     pub fn children(&self) -> Vec<ike::ChildSaInfo> {
         self.events
             .iter()
@@ -628,6 +641,20 @@ impl Pair {
         self.now = self.now.max(end);
         self.drain(Side::A);
         self.drain(Side::B);
+    }
+
+    /// No broken invariant, both ends agree on their Child SAs, and ESP dropped nothing.
+    pub fn assert_healthy(&self, what: &str) {
+        assert!(self.violations.is_empty(), "{what}: {:?}", self.violations);
+        if let Err(e) = self.converged() {
+            panic!("{what} (seed {}): not converged: {e}", self.seed);
+        }
+        assert!(
+            self.a.esp_drops.is_empty() && self.b.esp_drops.is_empty(),
+            "{what}: ESP drops A {:?} B {:?}",
+            self.a.esp_drop_counts(),
+            self.b.esp_drop_counts()
+        );
     }
 
     /// Both sides have an established IKE SA and at least one Child SA installed.
