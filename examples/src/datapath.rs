@@ -53,6 +53,10 @@ const RX_ROUNDS: usize = 8;
 
 /// `virtio_net_hdr.gso_type`: not a super-segment.
 pub const GSO_NONE: u8 = 0;
+/// `virtio_net_hdr.gso_type`: IPv4 TCP segmentation (TSO).
+pub const GSO_TCPV4: u8 = 1;
+/// `virtio_net_hdr.gso_type`: IPv6 TCP segmentation (TSO).
+pub const GSO_TCPV6: u8 = 4;
 /// `virtio_net_hdr.gso_type`: UDP segmentation (USO).
 pub const GSO_UDP_L4: u8 = 5;
 /// `virtio_net_hdr.flags`: the transport checksum is partial (pseudo-header only).

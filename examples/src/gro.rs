@@ -26,12 +26,7 @@ use std::ops::Range;
 
 use tun_rs::VIRTIO_NET_HDR_LEN;
 
-/// `virtio_net_hdr.gso_type` values.
-const GSO_TCPV4: u8 = 1;
-const GSO_TCPV6: u8 = 4;
-const GSO_UDP_L4: u8 = 5;
-/// `virtio_net_hdr.flags`: only the pseudo-header part of the checksum is filled in.
-const F_NEEDS_CSUM: u8 = 1;
+use crate::datapath::{F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -165,11 +160,6 @@ impl Coalescer {
     /// True when the next packet may need a buffer that is not there: flush first.
     pub fn is_full(&self) -> bool {
         self.n == self.bufs.len()
-    }
-
-    /// Frames in the batch.
-    pub fn len(&self) -> usize {
-        self.n
     }
 
     /// True if nothing is batched.
@@ -403,7 +393,7 @@ fn finish(b: &mut [u8], run: &Run) {
     }
     // The pseudo-header sum, not complemented: the kernel adds the rest.
     let at = run.ip_len + usize::from(csum_offset);
-    let pseudo = fold(pseudo_sum(pkt, key.v6, key.proto, l4_total));
+    let pseudo = tun_rs::checksum(&[], pseudo_sum(pkt, key.v6, key.proto, l4_total));
     pkt[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
     hdr[0] = F_NEEDS_CSUM;
     hdr[1] = match (key.proto, key.v6) {
@@ -438,13 +428,6 @@ fn pseudo_sum(p: &[u8], v6: bool, proto: u8, l4_len: usize) -> u64 {
     s += u64::from(proto);
     s += l4_len as u64;
     s
-}
-
-fn fold(mut s: u64) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
