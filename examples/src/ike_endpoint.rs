@@ -121,6 +121,7 @@ fn peer_config(config: &Config, name: &str, c: &Connection) -> anyhow::Result<Pe
     if children.is_empty() {
         bail!("connections.{name}: no children");
     }
+    let (rekey_time, life_time) = c.ike_lifetimes();
     Ok(PeerConfig {
         name: name.to_string(),
         local_id,
@@ -136,8 +137,8 @@ fn peer_config(config: &Config, name: &str, c: &Connection) -> anyhow::Result<Pe
         force_encap: true,
         dpd_delay: c.dpd_delay.filter(|d| !d.is_zero()),
         initial_contact: true,
-        rekey_time: c.ike_lifetimes().0,
-        life_time: c.ike_lifetimes().1,
+        rekey_time,
+        life_time,
         children,
     })
 }
